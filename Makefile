@@ -1,0 +1,72 @@
+# The two commands: `make run` (set up and serve) and `make test` (set up and run every test).
+# Both work on a fresh clone: they create .venv, install the pinned requirements, and (for tests)
+# the Debian packages and database server the tests use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+HOST ?= 127.0.0.1
+DEMO_RESPONSES ?= 20000
+
+.PHONY: run test lint format venv dev-venv system-deps postgres translations benchmark clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+venv: $(VENV)/.runtime-installed
+dev-venv: $(VENV)/.dev-installed
+
+translations: venv
+	$(BIN)/pybabel compile --use-fuzzy -d survey_app/translations -f 2>/dev/null || $(BIN)/pybabel compile -d survey_app/translations
+
+## make run: migrate, load questionnaires, add demo data to an empty database, and serve.
+run: venv translations
+	SURVEY_ENV=development $(BIN)/flask --app wsgi setup --demo-responses $(DEMO_RESPONSES)
+	@echo
+	@echo "  The service runs on the embedded SQLite database (instance/survey.db). Open:"
+	@echo "    http://$(HOST):$(PORT)/                              front page"
+	@echo "    http://$(HOST):$(PORT)/healthz                       health check"
+	@echo "    http://$(HOST):$(PORT)/api/v1/questionnaires/sipas-counter   a questionnaire (JSON)"
+	@echo "    http://$(HOST):$(PORT)/api/v1/openapi.json           the API description"
+	@echo
+	SURVEY_ENV=development $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --access-logfile - wsgi:app
+
+## make test: everything the tests need (Chromium, PostgreSQL running), then the whole suite.
+test: dev-venv translations system-deps postgres
+	$(BIN)/python -m pytest
+
+# Debian packages the browser and QR tests use. Installed only when missing (needs root).
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+	fi
+
+# Start the local PostgreSQL cluster if it is installed but down (the tests use 127.0.0.1:5432).
+postgres:
+	@if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+		echo "starting PostgreSQL"; \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n 1) main start || true; \
+		for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
+	fi
+
+lint: dev-venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: dev-venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,0 +1,91 @@
+"""The survey service. `create_app(config)` builds it; importing this package does nothing."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, request
+from flask_babel import get_locale
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from survey_app.config import Config, config_from_environment
+from survey_app.extensions import babel, csrf, db, migrate
+
+
+def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
+    """Build the application.
+
+    `config` is a config class, or a mapping of overrides applied on top of the class that
+    SURVEY_ENV names (tests pass {"SQLALCHEMY_DATABASE_URI": ...}). Nothing here touches the
+    database: creating tables is `flask db upgrade`'s job.
+    """
+    app = Flask(__name__, instance_relative_config=False)
+    if config is None or isinstance(config, Mapping):
+        app.config.from_object(config_from_environment())
+        app.config.update(config or {})
+    else:
+        app.config.from_object(config)
+    _require_secret_key(app)
+
+    from survey_app import models  # noqa: F401  (registers every table with the metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+
+    with app.app_context():
+        _configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+    from survey_app import cli
+    from survey_app.web import register_blueprints, register_error_handlers
+
+    app.jinja_env.globals["current_locale"] = lambda: str(get_locale())
+    register_blueprints(app)
+    register_error_handlers(app)
+    cli.register(app)
+    return app
+
+
+def _require_secret_key(app: Flask) -> None:
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError(
+            "SECRET_KEY is not set. Set the SECRET_KEY environment variable to a long random "
+            "value (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`), or run "
+            "with SURVEY_ENV=development for a local, throwaway setup."
+        )
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "migrations"
+
+
+def _select_locale() -> str:
+    """Vietnamese first: ?lang= switches (and is remembered in the session), nothing else does."""
+    from flask import current_app, session
+
+    languages = current_app.config["LANGUAGES"]
+    asked = request.args.get("lang")
+    if asked in languages:
+        if not request.path.startswith("/api/"):
+            session["lang"] = asked
+        return asked
+    remembered = session.get("lang")
+    return remembered if remembered in languages else current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
+    """SQLite: WAL (readers never block the writer), a busy timeout, and enforced foreign keys."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

@@ -1,0 +1,178 @@
+"""`flask --app wsgi …` commands: thin fronts over the services, one commit each."""
+
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask_migrate import upgrade
+from sqlalchemy import func, select
+
+from questionnaires import DEFINITIONS_DIR, DefinitionError
+from survey_app.errors import DomainError, ValidationError
+from survey_app.extensions import db
+from survey_app.models import Response
+
+
+def _fail(error: Exception) -> None:
+    db.session.rollback()
+    if isinstance(error, ValidationError):
+        lines = [
+            f"  {field}: {message}"
+            for field, messages in error.problems.items()
+            for message in messages
+        ]
+        raise click.ClickException("nothing was changed:\n" + "\n".join(lines))
+    raise click.ClickException(f"nothing was changed: {error}")
+
+
+def _read(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8-sig")
+
+
+@click.command("load-questionnaires")
+@click.option(
+    "--directory",
+    type=click.Path(exists=True, file_okay=False),
+    default=str(DEFINITIONS_DIR),
+    show_default=True,
+    help="Folder of definition files.",
+)
+def load_questionnaires_command(directory: str) -> None:
+    """Load or update questionnaire definitions (a changed file needs a new version)."""
+    from survey_app.services.questionnaires import load_questionnaire_files
+
+    try:
+        outcomes = load_questionnaire_files(Path(directory))
+    except (DefinitionError, DomainError) as error:
+        _fail(error)
+    db.session.commit()
+    for outcome in outcomes:
+        click.echo(f"{outcome.key} version {outcome.version}: {outcome.status}")
+
+
+@click.command("import-units")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
+def import_units_command(csv_file: str) -> None:
+    """Create or update units from a CSV file (code, parent_code, name_vi, name_en, kind, …)."""
+    from survey_app.services.units import import_units_csv
+
+    try:
+        summary = import_units_csv(_read(csv_file))
+    except DomainError as error:
+        _fail(error)
+    db.session.commit()
+    click.echo(f"units: {summary.created} created, {summary.updated} updated")
+
+
+@click.command("import-counters")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
+def import_counters_command(csv_file: str) -> None:
+    """Create or update counters from a CSV file (unit_code, code, name_vi, name_en)."""
+    from survey_app.services.units import import_counters_csv
+
+    try:
+        summary = import_counters_csv(_read(csv_file))
+    except DomainError as error:
+        _fail(error)
+    db.session.commit()
+    click.echo(f"counters: {summary.created} created, {summary.updated} updated")
+
+
+@click.command("load-targets")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
+def load_targets_command(csv_file: str) -> None:
+    """Add targets from a CSV file (metric, threshold, period_kind, source_document, …)."""
+    from survey_app.services.targets import import_targets_csv
+
+    try:
+        count = import_targets_csv(_read(csv_file))
+    except DomainError as error:
+        _fail(error)
+    db.session.commit()
+    click.echo(f"targets: {count} added")
+
+
+@click.command("seed-demo")
+@click.option("--responses", default=20_000, show_default=True, type=click.IntRange(0, 50_000_000))
+@click.option("--seed", default=2025, show_default=True, type=int)
+def seed_demo_command(responses: int, seed: int) -> None:
+    """Create the demo province and a year of realistic responses (bulk insert)."""
+    import time
+
+    from survey_app.services.demo import seed_demo
+
+    started = time.perf_counter()
+    summary = seed_demo(responses, timezone=current_app.config["LOCAL_TIMEZONE"], seed=seed)
+    db.session.commit()
+    click.echo(
+        f"demo: {summary.units} units, {summary.counters} counters, {summary.responses:,} responses, "
+        f"{summary.answers:,} answers in {time.perf_counter() - started:.1f} s"
+    )
+
+
+@click.command("setup")
+@click.option(
+    "--demo-responses",
+    default=20_000,
+    show_default=True,
+    type=click.IntRange(0, 50_000_000),
+    help="Demo responses to create when the database has none.",
+)
+def setup_command(demo_responses: int) -> None:
+    """Migrate the database, load the questionnaires, and add demo data if it is empty."""
+    from survey_app.services.demo import seed_demo
+    from survey_app.services.questionnaires import load_questionnaire_files
+
+    upgrade()
+    for outcome in load_questionnaire_files():
+        click.echo(f"{outcome.key} version {outcome.version}: {outcome.status}")
+    db.session.commit()
+    if demo_responses and not db.session.scalar(select(func.count()).select_from(Response)):
+        summary = seed_demo(demo_responses, timezone=current_app.config["LOCAL_TIMEZONE"])
+        db.session.commit()
+        click.echo(
+            f"demo data: {summary.units} units, {summary.counters} counters, "
+            f"{summary.responses:,} responses"
+        )
+
+
+@click.command("check-counts")
+def check_counts_command() -> None:
+    """Recompute the answer counts from the raw answers and compare (exit 1 on any difference)."""
+    from survey_app.services.counts import compare_answer_counts
+
+    cells, differences = compare_answer_counts()
+    for difference in differences:
+        click.echo(
+            f"differs: {difference.key}: kept {difference.kept}, recomputed {difference.recomputed}"
+        )
+    if differences:
+        raise click.ClickException(f"{len(differences)} of {cells:,} cells differ")
+    click.echo(f"answer counts agree with the answers ({cells:,} cells)")
+
+
+@click.command("rebuild-counts")
+def rebuild_counts_command() -> None:
+    """Replace the answer counts with a recomputation from the raw answers."""
+    from survey_app.services.counts import rebuild_answer_counts
+
+    cells = rebuild_answer_counts()
+    db.session.commit()
+    click.echo(f"answer counts rebuilt ({cells:,} cells)")
+
+
+COMMANDS = [
+    load_questionnaires_command,
+    import_units_command,
+    import_counters_command,
+    load_targets_command,
+    seed_demo_command,
+    setup_command,
+    check_counts_command,
+    rebuild_counts_command,
+]
+
+
+def register(app: Flask) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)

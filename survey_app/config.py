@@ -1,0 +1,72 @@
+"""Configuration classes. Secrets and the database URL come from the environment, never the repo."""
+
+import os
+from pathlib import Path
+from typing import ClassVar
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+DEFAULT_SQLITE_URL = f"sqlite:///{INSTANCE_DIR / 'survey.db'}"
+
+
+class Config:
+    """Production defaults: safe unless told otherwise."""
+
+    ENV_NAME = "production"
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", DEFAULT_SQLITE_URL)
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+    # Seconds a SQLite writer waits for the lock before giving up (kiosks submit in bursts).
+    SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+    # Periods (day, month, quarter, year) are counted in this time zone.
+    LOCAL_TIMEZONE = os.environ.get("LOCAL_TIMEZONE", "Asia/Ho_Chi_Minh")
+
+    # A response is a few KiB; anything far bigger is a mistake or an attack.
+    MAX_CONTENT_LENGTH = 64 * 1024
+    # How far in the future a client clock may be, and how old a queued response may arrive.
+    SUBMITTED_AT_MAX_SKEW_SECONDS = 300
+    SUBMITTED_AT_MAX_AGE_DAYS = 90
+
+    # Statistics shown to staff.
+    DEFAULT_TARGET = 0.90
+    MIN_N = 30
+
+    BABEL_DEFAULT_LOCALE = "vi"
+    LANGUAGES = ("vi", "en")
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "1") == "1"
+    WTF_CSRF_TIME_LIMIT = 3600
+
+
+class DevelopmentConfig(Config):
+    """`make run`: a local SQLite file, a fixed throwaway key, plain-HTTP cookies."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SESSION_COOKIE_SECURE = False
+
+
+class TestingConfig(Config):
+    """Tests pass their own database URL; CSRF is checked in the tests that test it."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-not-secret"
+    SESSION_COOKIE_SECURE = False
+    WTF_CSRF_ENABLED = False
+
+
+CONFIGS = {"production": Config, "development": DevelopmentConfig, "testing": TestingConfig}
+
+
+def config_from_environment() -> type[Config]:
+    """Pick the config class named by SURVEY_ENV (default: production)."""
+    name = os.environ.get("SURVEY_ENV", "production")
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise RuntimeError(
+            f"SURVEY_ENV={name!r} is not one of {', '.join(sorted(CONFIGS))}"
+        ) from None

@@ -1,0 +1,27 @@
+"""Domain errors raised by services. No Flask here: the web layer translates them to HTTP."""
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+
+class NotFound(DomainError):
+    """The thing asked for does not exist (or is outside the caller's scope)."""
+
+
+class ValidationError(DomainError):
+    """Input broke one or more rules; `problems` maps a field path to messages a person understands."""
+
+    def __init__(self, problems: dict[str, list[str]]):
+        self.problems = problems
+        super().__init__(
+            "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in problems.items())
+        )
+
+
+class Conflict(DomainError):
+    """The request contradicts what is already stored (e.g. an id reused with other content)."""
+
+
+class QuestionnaireVersionConflict(Conflict):
+    """A changed definition was loaded under a version that is already stored."""

@@ -1,0 +1,127 @@
+"""`answer_counts` recomputed from the raw answers: to rebuild it after bulk loads, and to prove
+that the counts kept at submission time agree with the rows they summarise."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, and_, delete, func, insert, literal, or_, select, union_all
+
+from survey_app.extensions import db
+from survey_app.models import ANSWERED_MARKER, Answer, AnswerCount, Questionnaire, Response
+from survey_app.services.questionnaires import definition_of
+
+_GROUP = (
+    Response.unit_id,
+    Response.local_day,
+    Response.questionnaire_id,
+    Answer.question_key,
+)
+_TAIL = (
+    func.coalesce(Response.counter_id, 0).label("counter_key"),
+    Response.channel,
+    Response.entered_by,
+)
+
+
+def _multi_choice_questions() -> list[tuple[int, str]]:
+    pairs = []
+    for questionnaire in db.session.scalars(select(Questionnaire)):
+        definition = definition_of(questionnaire)
+        pairs += [(questionnaire.id, q.key) for q in definition.questions if q.type == "multi"]
+    return pairs
+
+
+def select_counts_from_answers() -> Select:
+    """Rows shaped like `answer_counts`, computed from `answers` joined to `responses`."""
+    joined = select().select_from(Answer).join(Response, Response.id == Answer.response_id)
+    per_value = (
+        joined.add_columns(
+            *_GROUP,
+            Answer.value,
+            *_TAIL,
+            func.count().label("n"),
+            func.sum(Response.weight).label("weight_sum"),
+        )
+        .where(Answer.value.is_not(None))
+        .group_by(*_GROUP, Answer.value, *_TAIL)
+    )
+    multi = _multi_choice_questions()
+    if not multi:
+        return per_value
+    is_multi = or_(
+        *(and_(Response.questionnaire_id == qid, Answer.question_key == key) for qid, key in multi)
+    )
+    # A multi-choice question answered by a response has one row per option; count responses once.
+    answered = (
+        select(Answer.response_id, Answer.question_key)
+        .join(Response, Response.id == Answer.response_id)
+        .where(is_multi)
+        .distinct()
+        .subquery()
+    )
+    markers = (
+        select(
+            Response.unit_id,
+            Response.local_day,
+            Response.questionnaire_id,
+            answered.c.question_key,
+            literal(ANSWERED_MARKER).label("value"),
+            *_TAIL,
+            func.count().label("n"),
+            func.sum(Response.weight).label("weight_sum"),
+        )
+        .select_from(answered)
+        .join(Response, Response.id == answered.c.response_id)
+        .group_by(
+            Response.unit_id,
+            Response.local_day,
+            Response.questionnaire_id,
+            answered.c.question_key,
+            *_TAIL,
+        )
+    )
+    return union_all(per_value, markers)
+
+
+_COLUMNS = [
+    "unit_id",
+    "local_day",
+    "questionnaire_id",
+    "question_key",
+    "value",
+    "counter_key",
+    "channel",
+    "entered_by",
+    "n",
+    "weight_sum",
+]
+
+
+def rebuild_answer_counts() -> int:
+    """Replace `answer_counts` with counts recomputed from the answers; returns the row count."""
+    db.session.execute(delete(AnswerCount))
+    db.session.execute(insert(AnswerCount).from_select(_COLUMNS, select_counts_from_answers()))
+    return db.session.scalar(select(func.count()).select_from(AnswerCount))
+
+
+@dataclass(frozen=True)
+class CountDifference:
+    key: tuple
+    kept: int
+    recomputed: int
+
+
+def compare_answer_counts(limit: int = 20) -> tuple[int, list[CountDifference]]:
+    """Compare the kept counts with a recomputation. Returns (cells compared, differences)."""
+    kept = {
+        tuple(row[:8]): row[8]
+        for row in db.session.execute(select(*(getattr(AnswerCount, c) for c in _COLUMNS[:9])))
+    }
+    recomputed = {
+        tuple(row[:8]): row[8] for row in db.session.execute(select_counts_from_answers())
+    }
+    differences = [
+        CountDifference(key, kept.get(key, 0), recomputed.get(key, 0))
+        for key in sorted(kept.keys() | recomputed.keys(), key=str)
+        if kept.get(key, 0) != recomputed.get(key, 0)
+    ]
+    return len(kept.keys() | recomputed.keys()), differences[:limit] if limit else differences

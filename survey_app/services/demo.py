@@ -1,0 +1,306 @@
+"""A realistic demo province: units, counters and a year of responses (bulk-inserted).
+
+Satisfaction is drawn around 85–93 % and varies by unit and factor, so that figures, intervals and
+verdicts look like the real thing: some units clearly meet 90 %, some clearly do not, some can't
+be told yet.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import select
+
+from survey_app.extensions import db
+from survey_app.models import Answer, Counter, Response, Unit
+from survey_app.services.counts import rebuild_answer_counts
+from survey_app.services.questionnaires import get_current_questionnaire
+from survey_app.services.sql import bulk_insert
+from survey_app.services.units import create_counter, create_unit
+
+log = logging.getLogger(__name__)
+
+DEMO_ROOT_CODE = "DEMO"
+
+# (code, kind, name_vi, name_en, place_name_vi) — below the province.
+DEMO_UNITS = [
+    (
+        "DEMO-TTPVHCC",
+        "centre",
+        "Trung tâm Phục vụ hành chính công tỉnh",
+        "Provincial Public Administration Service Centre",
+        "Trung tâm Phục vụ hành chính công tỉnh Sơn Thủy",
+    ),
+    ("DEMO-STP", "department", "Sở Tư pháp", "Department of Justice", None),
+    ("DEMO-STC", "department", "Sở Tài chính", "Department of Finance", None),
+    ("DEMO-SXD", "department", "Sở Xây dựng", "Department of Construction", None),
+    (
+        "DEMO-SNNMT",
+        "department",
+        "Sở Nông nghiệp và Môi trường",
+        "Department of Agriculture and Environment",
+        None,
+    ),
+    ("DEMO-SYT", "department", "Sở Y tế", "Department of Health", None),
+    (
+        "DEMO-SGDDT",
+        "department",
+        "Sở Giáo dục và Đào tạo",
+        "Department of Education and Training",
+        None,
+    ),
+    ("DEMO-SNV", "department", "Sở Nội vụ", "Department of Home Affairs", None),
+    ("DEMO-SCT", "department", "Sở Công Thương", "Department of Industry and Trade", None),
+    (
+        "DEMO-SVHTTDL",
+        "department",
+        "Sở Văn hóa, Thể thao và Du lịch",
+        "Department of Culture, Sports and Tourism",
+        None,
+    ),
+]
+DEMO_COMMUNES = [
+    ("ward", "Phường An Lạc"),
+    ("ward", "Phường Bình Minh"),
+    ("ward", "Phường Hòa Thuận"),
+    ("ward", "Phường Phú Cường"),
+    ("ward", "Phường Tân Định"),
+    ("ward", "Phường Thắng Lợi"),
+    ("commune", "Xã Tân Phú"),
+    ("commune", "Xã Long Hưng"),
+    ("commune", "Xã Mỹ An"),
+    ("commune", "Xã Phước Lộc"),
+    ("commune", "Xã Thạnh Mỹ"),
+    ("commune", "Xã Vĩnh Thạnh"),
+    ("commune", "Xã Hòa Bình"),
+    ("commune", "Xã Đông Sơn"),
+    ("commune", "Xã Bình Phước"),
+    ("commune", "Xã Tân Hiệp"),
+    ("commune", "Xã Quảng Lợi"),
+    ("commune", "Xã Hưng Đạo"),
+    ("commune", "Xã Nghĩa Hưng"),
+    ("commune", "Xã Kim Sơn"),
+]
+COUNTER_AREAS = [
+    ("Tư pháp – Hộ tịch", "Justice and civil status"),
+    ("Đất đai", "Land"),
+    ("Đăng ký kinh doanh", "Business registration"),
+    ("Lao động – Thương binh và Xã hội", "Labour and social affairs"),
+    ("Xây dựng", "Construction"),
+    ("Tổng hợp", "General"),
+]
+COMMENTS = [
+    "Cán bộ hướng dẫn nhiệt tình, chu đáo.",
+    "Thời gian chờ hơi lâu vào buổi sáng.",
+    "Cần thêm ghế ngồi chờ.",
+    "Phòng chờ nóng, nên sửa máy lạnh.",
+    "Thủ tục nhanh gọn, cảm ơn.",
+    "Nên có thêm hướng dẫn nộp hồ sơ trực tuyến.",
+    "Nhân viên lịch sự.",
+    "Bãi giữ xe chật.",
+]
+CHANNEL_SHARES = {"kiosk": 0.6, "qr_counter": 0.25, "qr_dossier": 0.1, "web": 0.05}
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    units: int
+    counters: int
+    responses: int
+    answers: int
+
+
+def ensure_demo_units() -> tuple[Unit, list[Counter]]:
+    """Create the demo province (idempotent): a province, 10 provincial bodies, 20 communes."""
+    root = db.session.scalar(select(Unit).where(Unit.code == DEMO_ROOT_CODE))
+    if root is None:
+        root = create_unit(
+            DEMO_ROOT_CODE,
+            "Tỉnh Sơn Thủy (dữ liệu mẫu)",
+            name_en="Sơn Thủy Province (demo data)",
+            kind="province",
+            place_name_vi="Trung tâm Phục vụ hành chính công tỉnh Sơn Thủy",
+        )
+        rng = np.random.default_rng(7)
+        for code, kind, name_vi, name_en, place in DEMO_UNITS:
+            unit = create_unit(
+                code, name_vi, name_en=name_en, kind=kind, parent=root, place_name_vi=place
+            )
+            _add_counters(unit, rng.integers(1, 4))
+        for i, (kind, name_vi) in enumerate(DEMO_COMMUNES, 1):
+            unit = create_unit(
+                f"DEMO-X{i:02d}",
+                name_vi,
+                kind=kind,
+                parent=root,
+                place_name_vi=f"Bộ phận Một cửa UBND {name_vi[0].lower()}{name_vi[1:]}",
+            )
+            _add_counters(unit, rng.integers(2, 5))
+    counters = list(
+        db.session.scalars(
+            select(Counter).join(Unit).where(Unit.path.startswith(root.path)).order_by(Counter.id)
+        )
+    )
+    return root, counters
+
+
+def _add_counters(unit: Unit, how_many: int) -> None:
+    for i, (vi, en) in enumerate(COUNTER_AREAS[:how_many], 1):
+        create_counter(unit, f"Q{i}", f"Quầy {i} – {vi}", f"Counter {i} – {en}")
+
+
+def seed_demo(
+    responses: int,
+    *,
+    timezone: str = "Asia/Ho_Chi_Minh",
+    seed: int = 2025,
+    now: datetime | None = None,
+    chunk_size: int = 20_000,
+) -> DemoSummary:
+    """Create the demo province and `responses` responses spread over the past year."""
+    _, counters = ensure_demo_units()
+    rng = np.random.default_rng(seed)
+    now = now or datetime.now(UTC)
+    zone = ZoneInfo(timezone)
+    counter_units = np.array([c.unit_id for c in counters])
+    counter_ids = np.array([c.id for c in counters])
+    unit_ids = sorted(set(counter_units.tolist()))
+    # Each unit has its own level (0.85–0.93 positive) and each factor its own tilt.
+    unit_level = dict(zip(unit_ids, rng.uniform(0.85, 0.935, len(unit_ids)), strict=True))
+    counter_rating = get_current_questionnaire("sipas-counter")
+    quick_rating = get_current_questionnaire("quick-rating")
+    total_answers = 0
+    for start in range(0, responses, chunk_size):
+        size = min(chunk_size, responses - start)
+        which = rng.integers(0, len(counters), size)
+        levels = np.array([unit_level[u] for u in counter_units[which]])
+        moments = _working_hour_moments(rng, size, now, zone)
+        channels = rng.choice(list(CHANNEL_SHARES), size, p=list(CHANNEL_SHARES.values()))
+        uses_counter_form = rng.random(size) < 0.55
+        response_rows, answer_rows = [], []
+        for form, definition_pair in ((True, counter_rating), (False, quick_rating)):
+            idx = np.flatnonzero(uses_counter_form == form)
+            questionnaire, definition = definition_pair
+            ids = [uuid.UUID(bytes=rng.bytes(16), version=4) for _ in idx]
+            for response_id, i in zip(ids, idx, strict=True):
+                moment = moments[i]
+                response_rows.append(
+                    {
+                        "id": response_id,
+                        "questionnaire_id": questionnaire.id,
+                        "unit_id": int(counter_units[which[i]]),
+                        "counter_id": int(counter_ids[which[i]]),
+                        "channel": str(channels[i]),
+                        "entered_by": "citizen",
+                        "locale": "vi",
+                        "submitted_at": moment,
+                        "received_at": moment,
+                        "local_day": moment.astimezone(zone).date(),
+                        "weight": 1.0,
+                        "content_hash": "demo",
+                    }
+                )
+            if form:
+                answer_rows += _counter_answers(rng, definition, ids, levels[idx])
+            else:
+                answer_rows += _quick_answers(rng, ids, levels[idx])
+        bulk_insert(Response.__table__, response_rows)
+        bulk_insert(Answer.__table__, answer_rows)
+        total_answers += len(answer_rows)
+        log.info("demo responses inserted %s/%s", start + size, responses)
+    rebuild_answer_counts()
+    unit_count = len(unit_ids) + 1
+    return DemoSummary(unit_count, len(counters), responses, total_answers)
+
+
+def _working_hour_moments(rng, size: int, now: datetime, zone: ZoneInfo) -> list[datetime]:
+    """Moments on working days of the past year, 7:30–17:00 local time."""
+    today = now.astimezone(zone).date()
+    days = [today - timedelta(days=d) for d in range(365)]
+    days = [d for d in days if d.weekday() < 6]
+    day_index = rng.integers(0, len(days), size)
+    seconds = rng.integers(int(7.5 * 3600), 17 * 3600, size)
+    moments = []
+    for d, s in zip(day_index, seconds, strict=True):
+        local = datetime.combine(days[d], time(0), tzinfo=zone) + timedelta(seconds=int(s))
+        moments.append(min(local, now).astimezone(UTC))
+    return moments
+
+
+def _levels_to_values(rng, positive: np.ndarray) -> np.ndarray:
+    """SAT5 values: positive → 4 or 5; otherwise mostly 3, sometimes 2 or 1."""
+    high = np.where(rng.random(positive.shape) < 0.45, 5, 4)
+    low = rng.choice([3, 2, 1], positive.shape, p=[0.6, 0.3, 0.1])
+    return np.where(positive, high, low)
+
+
+def _counter_answers(rng, definition, ids, levels) -> list[dict]:
+    rows: list[dict] = []
+    if not ids:
+        return rows
+    factor_tilt = {
+        f.key: t
+        for f, t in zip(
+            definition.factors, rng.normal(0, 0.02, len(definition.factors)), strict=True
+        )
+    }
+    items = [(item, factor_tilt[f.key]) for f in definition.factors for item in f.items]
+    p = np.clip(levels[:, None] + np.array([t for _, t in items])[None, :], 0.5, 0.995)
+    answered = rng.random(p.shape) < 0.94
+    values = _levels_to_values(rng, rng.random(p.shape) < p)
+    overall = _levels_to_values(rng, rng.random(len(ids)) < levels)
+    comment = rng.random(len(ids)) < 0.03
+    for r, response_id in enumerate(ids):
+        for j, (item, _) in enumerate(items):
+            if answered[r, j]:
+                rows.append(
+                    {
+                        "response_id": response_id,
+                        "question_key": item,
+                        "value": int(values[r, j]),
+                        "text": None,
+                    }
+                )
+        rows.append(
+            {
+                "response_id": response_id,
+                "question_key": "overall",
+                "value": int(overall[r]),
+                "text": None,
+            }
+        )
+        if comment[r]:
+            rows.append(
+                {
+                    "response_id": response_id,
+                    "question_key": "comment",
+                    "value": None,
+                    "text": COMMENTS[int(rng.integers(len(COMMENTS)))],
+                }
+            )
+    return rows
+
+
+def _quick_answers(rng, ids, levels) -> list[dict]:
+    rows: list[dict] = []
+    positive = rng.random(len(ids)) < levels
+    very = rng.random(len(ids)) < 0.5
+    for r, response_id in enumerate(ids):
+        rating = (3 if very[r] else 2) if positive[r] else 1
+        rows.append(
+            {"response_id": response_id, "question_key": "rating", "value": rating, "text": None}
+        )
+        if rating == 1 and rng.random() < 0.7:
+            for reason in sorted(rng.choice(6, size=int(rng.integers(1, 3)), replace=False) + 1):
+                rows.append(
+                    {
+                        "response_id": response_id,
+                        "question_key": "reasons",
+                        "value": int(reason),
+                        "text": None,
+                    }
+                )
+    return rows

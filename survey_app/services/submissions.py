@@ -1,0 +1,342 @@
+"""Storing a response: one function that every channel (API, kiosk, QR form, staff entry) calls."""
+
+import hashlib
+import json
+import logging
+import uuid
+from collections import Counter as Tally
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from survey_app.errors import Conflict, ValidationError
+from survey_app.extensions import db
+from survey_app.models import (
+    ANSWERED_MARKER,
+    CHANNELS,
+    ENTERED_BY,
+    LOCALES,
+    Answer,
+    AnswerCount,
+    Response,
+)
+from survey_app.services.answers import CleanAnswer, validate_answers
+from survey_app.services.questionnaires import find_questionnaire_version
+from survey_app.services.sql import upsert_insert
+from survey_app.services.units import find_counter, find_unit_by_code
+from survey_app.timeutil import as_utc, local_day, utcnow
+
+log = logging.getLogger(__name__)
+
+PAYLOAD_FIELDS = frozenset(
+    {
+        "id",
+        "questionnaire",
+        "version",
+        "unit",
+        "counter",
+        "channel",
+        "locale",
+        "submitted_at",
+        "answers",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SubmissionPolicy:
+    """The rules that depend on configuration, taken from the app config by the caller."""
+
+    timezone: str = "Asia/Ho_Chi_Minh"
+    max_skew: timedelta = timedelta(minutes=5)
+    max_age: timedelta = timedelta(days=90)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "SubmissionPolicy":
+        return cls(
+            timezone=config["LOCAL_TIMEZONE"],
+            max_skew=timedelta(seconds=config["SUBMITTED_AT_MAX_SKEW_SECONDS"]),
+            max_age=timedelta(days=config["SUBMITTED_AT_MAX_AGE_DAYS"]),
+        )
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    response_id: uuid.UUID
+    created: bool  # False when this was a replay of a response already stored
+
+
+def submit_response(
+    payload: Any,
+    *,
+    channel: str,
+    entered_by: str = "citizen",
+    policy: SubmissionPolicy | None = None,
+    now: datetime | None = None,
+) -> SubmissionResult:
+    """Validate `payload` and store it as one response with its answers and counts.
+
+    `channel` and `entered_by` come from how the caller authenticated, never from the payload
+    alone. Idempotent: the same id with the same content returns the stored response
+    (created=False). Raises ValidationError listing every problem, or Conflict when the id is
+    already stored with other content. Adds and flushes only: the caller commits.
+    """
+    policy = policy or SubmissionPolicy()
+    now = now or utcnow()
+    if channel not in CHANNELS or entered_by not in ENTERED_BY:
+        raise ValueError(f"programming error: channel={channel!r} entered_by={entered_by!r}")
+    if not isinstance(payload, Mapping):
+        raise ValidationError({"request": ["must be a JSON object"]})
+
+    problems: dict[str, list[str]] = {}
+
+    def problem(field: str, message: str) -> None:
+        problems.setdefault(field, []).append(message)
+
+    for field in payload:
+        if field not in PAYLOAD_FIELDS:
+            problem(str(field), "is not a field of a response")
+
+    response_id = _parse_uuid(payload.get("id"), problem)
+    submitted_at = _parse_submitted_at(payload.get("submitted_at"), now, policy, problem)
+    locale = payload.get("locale", "vi")
+    if locale not in LOCALES:
+        problem("locale", f"must be one of {', '.join(LOCALES)}")
+    given_channel = payload.get("channel", channel)
+    if given_channel != channel:
+        problem("channel", f"must be {channel!r} on this route (got {given_channel!r})")
+
+    questionnaire = definition = None
+    key, version = payload.get("questionnaire"), payload.get("version")
+    if not isinstance(key, str) or not key:
+        problem("questionnaire", "is required: the questionnaire's key, e.g. 'sipas-counter'")
+    elif not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        problem("version", "is required: the questionnaire version answered, a whole number")
+    else:
+        found = find_questionnaire_version(key, version)
+        if found is None:
+            problem("version", f"questionnaire {key!r} version {version} is not loaded here")
+        else:
+            questionnaire, definition = found
+
+    unit = counter = None
+    unit_code = payload.get("unit")
+    if not isinstance(unit_code, str) or not unit_code:
+        problem("unit", "is required: the code of the unit that served the citizen")
+    else:
+        unit = find_unit_by_code(unit_code)
+        if unit is None:
+            problem("unit", f"no unit has the code {unit_code!r}")
+        elif not unit.active:
+            problem("unit", f"unit {unit_code!r} is no longer active")
+    counter_code = payload.get("counter")
+    if counter_code is not None:
+        if not isinstance(counter_code, str) or not counter_code:
+            problem("counter", "must be a counter code, or left out")
+        elif unit is not None:
+            counter = find_counter(unit, counter_code)
+            if counter is None:
+                problem("counter", f"unit {unit.code!r} has no counter {counter_code!r}")
+            elif not counter.active:
+                problem("counter", f"counter {counter_code!r} is no longer in use")
+
+    rows: list[CleanAnswer] = []
+    if definition is not None:
+        rows, answer_problems = validate_answers(definition, payload.get("answers"))
+        for field, messages in answer_problems.items():
+            for message in messages:
+                problem(field, message)
+        if not rows and not answer_problems:
+            problem("answers", "no question was answered")
+    if problems:
+        raise ValidationError(problems)
+
+    content_hash = _content_hash(
+        questionnaire.key,
+        questionnaire.version,
+        unit.code,
+        counter and counter.code,
+        channel,
+        entered_by,
+        locale,
+        submitted_at,
+        rows,
+    )
+    inserted = db.session.execute(
+        upsert_insert(Response.__table__)
+        .values(
+            id=response_id,
+            questionnaire_id=questionnaire.id,
+            unit_id=unit.id,
+            counter_id=counter.id if counter else None,
+            channel=channel,
+            entered_by=entered_by,
+            locale=locale,
+            submitted_at=submitted_at or now,
+            received_at=now,
+            local_day=local_day(submitted_at or now, policy.timezone),
+            weight=1.0,
+            content_hash=content_hash,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+    ).rowcount
+    if not inserted:
+        stored_hash = db.session.scalar(
+            select(Response.content_hash).where(Response.id == response_id)
+        )
+        if stored_hash == content_hash:
+            return SubmissionResult(response_id, created=False)
+        raise Conflict(
+            f"response {response_id} is already stored with different answers; "
+            "a new response needs a new id"
+        )
+
+    db.session.execute(
+        insert(Answer),
+        [
+            {
+                "response_id": response_id,
+                "question_key": r.question_key,
+                "value": r.value,
+                "text": r.text,
+            }
+            for r in rows
+        ],
+    )
+    _add_to_counts(
+        rows,
+        definition,
+        unit_id=unit.id,
+        counter_key=counter.id if counter else 0,
+        day=local_day(submitted_at or now, policy.timezone),
+        questionnaire_id=questionnaire.id,
+        channel=channel,
+        entered_by=entered_by,
+    )
+    log.info(
+        "response submitted unit=%s channel=%s questionnaire=%s/%s",
+        unit.code,
+        channel,
+        questionnaire.key,
+        questionnaire.version,
+    )
+    return SubmissionResult(response_id, created=True)
+
+
+def _add_to_counts(
+    rows,
+    definition,
+    *,
+    unit_id,
+    counter_key,
+    day,
+    questionnaire_id,
+    channel,
+    entered_by,
+    weight: float = 1.0,
+) -> None:
+    """Add one response's answers to `answer_counts` (one multi-row upsert, in key order so that
+    concurrent transactions lock rows in the same order and cannot deadlock)."""
+    tally = Tally((row.question_key, row.value) for row in rows if row.value is not None)
+    multi_keys = {q.key for q in definition.questions if q.type == "multi"}
+    for question_key in {row.question_key for row in rows} & multi_keys:
+        tally[(question_key, ANSWERED_MARKER)] += 1
+    if not tally:
+        return
+    values = [
+        {
+            "unit_id": unit_id,
+            "local_day": day,
+            "questionnaire_id": questionnaire_id,
+            "question_key": question_key,
+            "value": value,
+            "counter_key": counter_key,
+            "channel": channel,
+            "entered_by": entered_by,
+            "n": n,
+            "weight_sum": n * weight,
+        }
+        for (question_key, value), n in sorted(tally.items())
+    ]
+    statement = upsert_insert(AnswerCount.__table__).values(values)
+    table = AnswerCount.__table__
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[c.name for c in table.primary_key.columns],
+            set_={
+                "n": table.c.n + statement.excluded.n,
+                "weight_sum": table.c.weight_sum + statement.excluded.weight_sum,
+            },
+        )
+    )
+
+
+def _parse_uuid(value: Any, problem) -> uuid.UUID | None:
+    if not isinstance(value, str):
+        problem("id", "is required: a UUID made by the client, e.g. 3f2b8c1e-…")
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        problem("id", f"{value[:60]!r} is not a UUID")
+        return None
+
+
+def _parse_submitted_at(value: Any, now: datetime, policy: SubmissionPolicy, problem):
+    """When the citizen answered (a queued kiosk response arrives later). Absent means now."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        problem("submitted_at", "must be an ISO 8601 time with a time zone")
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        problem(
+            "submitted_at",
+            f"{value[:40]!r} is not an ISO 8601 time, e.g. 2026-11-22T08:30:00+07:00",
+        )
+        return None
+    if moment.tzinfo is None:
+        problem("submitted_at", "needs a time zone, e.g. 2026-11-22T08:30:00+07:00 or …Z")
+        return None
+    moment = as_utc(moment)
+    if moment > now + policy.max_skew:
+        problem("submitted_at", "is in the future; check the device's clock")
+    elif moment < now - policy.max_age:
+        problem("submitted_at", f"is more than {policy.max_age.days} days old")
+    return moment
+
+
+def _content_hash(
+    key,
+    version,
+    unit_code,
+    counter_code,
+    channel,
+    entered_by,
+    locale,
+    submitted_at: datetime | None,
+    rows: list[CleanAnswer],
+) -> str:
+    """What a replay must match. A payload without submitted_at hashes without it, so that its
+    replay (which arrives at another time) still matches."""
+    canonical = json.dumps(
+        {
+            "questionnaire": [key, version],
+            "unit": unit_code,
+            "counter": counter_code,
+            "channel": channel,
+            "entered_by": entered_by,
+            "locale": locale,
+            "submitted_at": submitted_at.isoformat() if submitted_at else None,
+            "answers": [[r.question_key, r.value, r.text] for r in rows],
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,121 @@
+"""Targets from plans ("SIPAS trên 90% hằng năm"): loading them and finding the one that applies."""
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from survey_app.errors import ValidationError
+from survey_app.extensions import db
+from survey_app.models import COMPARISONS, PERIOD_KINDS, Target, Unit
+from survey_app.services.units import find_unit_by_code, read_csv_rows
+
+log = logging.getLogger(__name__)
+
+TARGET_CSV_COLUMNS = ("metric", "threshold", "period_kind", "source_document")
+TARGET_CSV_OPTIONAL = ("comparison", "unit_code", "questionnaire", "start_year", "end_year")
+METRIC_PREFIXES = ("index:", "content:", "factor:", "question:")
+
+
+def _check_metric(metric: str) -> str | None:
+    if metric == "headline" or (metric.startswith(METRIC_PREFIXES) and metric.split(":", 1)[1]):
+        return None
+    return "must be 'headline' or one of index:<key>, content:<key>, factor:<key>, question:<key>"
+
+
+def import_targets_csv(text: str) -> int:
+    """Add targets from CSV (metric, threshold as a share or a percentage, period_kind,
+    source_document; optional comparison, unit_code, questionnaire, start_year, end_year)."""
+    rows = read_csv_rows(text, TARGET_CSV_COLUMNS, TARGET_CSV_OPTIONAL)
+    problems: dict[str, list[str]] = {}
+    targets = []
+    for line, row in rows:
+        here = problems.setdefault(f"line {line}", [])
+        if (message := _check_metric(row["metric"])) is not None:
+            here.append(f"metric {message}")
+        try:
+            threshold = float(row["threshold"].rstrip("%"))
+            threshold = threshold / 100 if threshold >= 1 else threshold
+            if not 0 < threshold < 1:
+                raise ValueError
+        except ValueError:
+            here.append(
+                f"threshold {row['threshold']!r} must be a share (0.9) or a percentage (90%)"
+            )
+            threshold = None
+        comparison = row.get("comparison") or ">="
+        if comparison not in COMPARISONS:
+            here.append(f"comparison must be one of {', '.join(COMPARISONS)}")
+        if row["period_kind"] not in PERIOD_KINDS:
+            here.append(f"period_kind must be one of {', '.join(PERIOD_KINDS)}")
+        unit = None
+        if row.get("unit_code"):
+            unit = find_unit_by_code(row["unit_code"])
+            if unit is None:
+                here.append(f"unit_code {row['unit_code']!r} is not a known unit")
+        years = []
+        for column in ("start_year", "end_year"):
+            value = row.get(column) or ""
+            if value and not (value.isdigit() and 2000 <= int(value) <= 2100):
+                here.append(f"{column} must be a year such as 2025")
+            years.append(int(value) if value.isdigit() else None)
+        if not here:
+            problems.pop(f"line {line}")
+            targets.append(
+                Target(
+                    metric=row["metric"],
+                    threshold=threshold,
+                    comparison=comparison,
+                    unit_id=unit.id if unit else None,
+                    questionnaire_key=row.get("questionnaire") or None,
+                    period_kind=row["period_kind"],
+                    start_year=years[0],
+                    end_year=years[1],
+                    source_document=row["source_document"],
+                )
+            )
+    if problems:
+        raise ValidationError(problems)
+    db.session.add_all(targets)
+    db.session.flush()
+    log.info("targets loaded count=%s", len(targets))
+    return len(targets)
+
+
+@dataclass(frozen=True)
+class ApplicableTarget:
+    threshold: float
+    comparison: str
+    source_document: str
+    target_id: int | None  # None: the configured default, not a plan's target
+
+
+def find_applicable_target(
+    unit: Unit,
+    *,
+    metric: str,
+    questionnaire_key: str,
+    period_kind: str,
+    year: int,
+    default_threshold: float,
+) -> ApplicableTarget:
+    """The target for `unit`: the one set on the nearest ancestor (or the unit itself) wins over
+    wider ones, a questionnaire-specific one over a general one; else the configured default."""
+    ancestor_ids = [int(part) for part in unit.path.strip("/").split("/") if part]
+    candidates = db.session.scalars(
+        select(Target).where(
+            Target.metric == metric,
+            Target.period_kind == period_kind,
+            (Target.unit_id.is_(None)) | (Target.unit_id.in_(ancestor_ids)),
+            (Target.questionnaire_key.is_(None)) | (Target.questionnaire_key == questionnaire_key),
+            (Target.start_year.is_(None)) | (Target.start_year <= year),
+            (Target.end_year.is_(None)) | (Target.end_year >= year),
+        )
+    ).all()
+    if not candidates:
+        return ApplicableTarget(default_threshold, ">=", "", None)
+    depth = {unit_id: i for i, unit_id in enumerate(ancestor_ids)}
+    best = max(
+        candidates, key=lambda t: (depth.get(t.unit_id, -1), t.questionnaire_key is not None, t.id)
+    )
+    return ApplicableTarget(best.threshold, best.comparison, best.source_document, best.id)

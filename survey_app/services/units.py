@@ -1,0 +1,226 @@
+"""The unit tree and counters: finding, creating, importing from CSV, selecting subtrees."""
+
+import csv
+import io
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from survey_app.errors import NotFound, ValidationError
+from survey_app.extensions import db
+from survey_app.models import UNIT_KINDS, Counter, FormerUnitCode, Unit
+
+log = logging.getLogger(__name__)
+
+UNIT_CSV_COLUMNS = ("code", "parent_code", "name_vi", "name_en", "kind")
+UNIT_CSV_OPTIONAL = ("place_name_vi", "place_name_en", "former_codes", "active")
+COUNTER_CSV_COLUMNS = ("unit_code", "code", "name_vi", "name_en")
+
+
+def find_unit_by_code(code: str) -> Unit | None:
+    """The unit with `code`, or the unit that took it over in a merger (former codes)."""
+    unit = db.session.scalar(select(Unit).where(Unit.code == code))
+    if unit is None:
+        former = db.session.get(FormerUnitCode, code)
+        unit = former.unit if former else None
+    return unit
+
+
+def get_unit_by_code(code: str) -> Unit:
+    unit = find_unit_by_code(code)
+    if unit is None:
+        raise NotFound(f"no unit has the code {code!r}")
+    return unit
+
+
+def find_counter(unit: Unit, code: str) -> Counter | None:
+    return db.session.scalar(
+        select(Counter).where(Counter.unit_id == unit.id, Counter.code == code)
+    )
+
+
+def list_subtree_unit_ids(unit: Unit) -> list[int]:
+    """Ids of `unit` and every unit below it (one indexed prefix match on the path)."""
+    return list(db.session.scalars(select(Unit.id).where(Unit.path.startswith(unit.path))))
+
+
+def rebuild_unit_paths() -> None:
+    """Recompute every unit's path from the parent links (the tree is small: thousands at most)."""
+    parents = dict(db.session.execute(select(Unit.id, Unit.parent_id)).tuples().all())
+    paths: dict[int, str] = {}
+
+    def path_of(unit_id: int, seen: frozenset[int] = frozenset()) -> str:
+        if unit_id in paths:
+            return paths[unit_id]
+        if unit_id in seen:
+            raise ValidationError({"parent_code": ["the units' parents form a cycle"]})
+        parent = parents[unit_id]
+        prefix = path_of(parent, seen | {unit_id}) if parent is not None else "/"
+        paths[unit_id] = f"{prefix}{unit_id}/"
+        return paths[unit_id]
+
+    for unit in db.session.scalars(select(Unit)):
+        unit.path = path_of(unit.id)
+    db.session.flush()
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    created: int
+    updated: int
+
+
+def read_csv_rows(text: str, required: tuple[str, ...], optional: tuple[str, ...] = ()):
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = [c for c in required if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValidationError({"file": [f"missing column(s): {', '.join(missing)}"]})
+    unknown = [c for c in reader.fieldnames or [] if c not in required + optional]
+    if unknown:
+        raise ValidationError({"file": [f"unknown column(s): {', '.join(unknown)}"]})
+    # Line 1 is the header.
+    return [
+        (line, {k: (v or "").strip() for k, v in row.items()}) for line, row in enumerate(reader, 2)
+    ]
+
+
+def import_units_csv(text: str) -> ImportSummary:
+    """Create or update units from CSV (columns: code, parent_code, name_vi, name_en, kind, and
+    optionally place_name_vi, place_name_en, former_codes separated by ';', active 1/0).
+    All rows or none: every problem is reported with its line number."""
+    rows = read_csv_rows(text, UNIT_CSV_COLUMNS, UNIT_CSV_OPTIONAL)
+    problems: dict[str, list[str]] = {}
+    existing = {u.code: u for u in db.session.scalars(select(Unit))}
+    codes_in_file = {row["code"] for _, row in rows}
+    seen: set[str] = set()
+    for line, row in rows:
+        field = f"line {line}"
+        if not row["code"]:
+            problems.setdefault(field, []).append("code is empty")
+        elif row["code"] in seen:
+            problems.setdefault(field, []).append(f"code {row['code']!r} appears twice")
+        seen.add(row["code"])
+        if not row["name_vi"]:
+            problems.setdefault(field, []).append("name_vi is empty")
+        if row["kind"] not in UNIT_KINDS:
+            problems.setdefault(field, []).append(
+                f"kind {row['kind']!r} is not one of {', '.join(UNIT_KINDS)}"
+            )
+        parent = row["parent_code"]
+        if parent and parent not in codes_in_file and parent not in existing:
+            problems.setdefault(field, []).append(f"parent_code {parent!r} is not a known unit")
+        if parent and parent == row["code"]:
+            problems.setdefault(field, []).append("a unit cannot be its own parent")
+        if row.get("active", "1") not in ("", "1", "0"):
+            problems.setdefault(field, []).append("active must be 1 or 0")
+    if problems:
+        raise ValidationError(problems)
+
+    created = updated = 0
+    for _, row in rows:
+        unit = existing.get(row["code"])
+        if unit is None:
+            unit = Unit(code=row["code"])
+            db.session.add(unit)
+            existing[row["code"]] = unit
+            created += 1
+        else:
+            updated += 1
+        unit.name_vi = row["name_vi"]
+        unit.name_en = row["name_en"] or row["name_vi"]
+        unit.kind = row["kind"]
+        unit.place_name_vi = row.get("place_name_vi") or None
+        unit.place_name_en = row.get("place_name_en") or None
+        unit.active = row.get("active", "1") != "0"
+    db.session.flush()
+    for _, row in rows:
+        unit = existing[row["code"]]
+        unit.parent_id = existing[row["parent_code"]].id if row["parent_code"] else None
+        for former in filter(None, (c.strip() for c in row.get("former_codes", "").split(";"))):
+            if db.session.get(FormerUnitCode, former) is None:
+                db.session.add(FormerUnitCode(code=former, unit_id=unit.id))
+    db.session.flush()
+    rebuild_unit_paths()
+    log.info("units imported created=%s updated=%s", created, updated)
+    return ImportSummary(created, updated)
+
+
+def import_counters_csv(text: str) -> ImportSummary:
+    """Create or update counters from CSV (columns: unit_code, code, name_vi, name_en)."""
+    rows = read_csv_rows(text, COUNTER_CSV_COLUMNS, ("active",))
+    problems: dict[str, list[str]] = {}
+    units = {u.code: u for u in db.session.scalars(select(Unit))}
+    for line, row in rows:
+        if row["unit_code"] not in units:
+            problems.setdefault(f"line {line}", []).append(
+                f"unit_code {row['unit_code']!r} is not a known unit"
+            )
+        if not row["code"] or not row["name_vi"]:
+            problems.setdefault(f"line {line}", []).append("code and name_vi are required")
+    if problems:
+        raise ValidationError(problems)
+    created = updated = 0
+    for _, row in rows:
+        unit = units[row["unit_code"]]
+        counter = find_counter(unit, row["code"])
+        if counter is None:
+            counter = Counter(unit_id=unit.id, code=row["code"])
+            db.session.add(counter)
+            created += 1
+        else:
+            updated += 1
+        counter.name_vi = row["name_vi"]
+        counter.name_en = row["name_en"] or row["name_vi"]
+        counter.active = row.get("active", "1") != "0"
+    db.session.flush()
+    return ImportSummary(created, updated)
+
+
+def create_unit(
+    code: str,
+    name_vi: str,
+    *,
+    kind: str,
+    name_en: str = "",
+    parent: Unit | None = None,
+    place_name_vi: str | None = None,
+) -> Unit:
+    """Create one unit under `parent` (a root when None)."""
+    if kind not in UNIT_KINDS:
+        raise ValidationError({"kind": [f"must be one of {', '.join(UNIT_KINDS)}"]})
+    if find_unit_by_code(code) is not None:
+        raise ValidationError({"code": [f"a unit with code {code!r} exists already"]})
+    unit = Unit(
+        code=code,
+        name_vi=name_vi,
+        name_en=name_en or name_vi,
+        kind=kind,
+        parent_id=parent.id if parent else None,
+        place_name_vi=place_name_vi,
+        active=True,
+    )
+    db.session.add(unit)
+    db.session.flush()
+    unit.path = f"{parent.path if parent else '/'}{unit.id}/"
+    db.session.flush()
+    return unit
+
+
+def create_counter(unit: Unit, code: str, name_vi: str, name_en: str = "") -> Counter:
+    if find_counter(unit, code) is not None:
+        raise ValidationError({"code": [f"unit {unit.code!r} already has a counter {code!r}"]})
+    counter = Counter(
+        unit_id=unit.id, code=code, name_vi=name_vi, name_en=name_en or name_vi, active=True
+    )
+    db.session.add(counter)
+    db.session.flush()
+    return counter
+
+
+def list_units(codes: Iterable[str] | None = None) -> list[Unit]:
+    query = select(Unit).order_by(Unit.path)
+    if codes is not None:
+        query = query.where(Unit.code.in_(list(codes)))
+    return list(db.session.scalars(query))

@@ -1,0 +1,75 @@
+"""The web layer: one blueprint per audience, and the one place domain errors become HTTP."""
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from survey_app.errors import Conflict, NotFound, ValidationError
+from survey_app.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def register_blueprints(app: Flask) -> None:
+    from survey_app.web import api, health, public
+
+    app.register_blueprint(public.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def error_response(status: int, problems: dict[str, list[str]], title: str):
+    if wants_json():
+        return jsonify({"errors": problems}), status
+    return render_template("error.html", status=status, title=title, problems=problems), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Translate domain errors to HTTP in one place; every error rolls the transaction back."""
+
+    @app.errorhandler(ValidationError)
+    def _validation(error: ValidationError):
+        db.session.rollback()
+        return error_response(422, error.problems, "Some answers need correcting")
+
+    @app.errorhandler(Conflict)
+    def _conflict(error: Conflict):
+        db.session.rollback()
+        return error_response(409, {"id": [str(error)]}, "Already stored differently")
+
+    @app.errorhandler(NotFound)
+    def _not_found(error: NotFound):
+        db.session.rollback()
+        return error_response(404, {"request": [str(error)]}, "Not found")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(error: RequestEntityTooLarge):
+        db.session.rollback()
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        return error_response(
+            413,
+            {"request": [f"the request is larger than the {limit // 1024} KiB limit"]},
+            "Too large",
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException):
+        db.session.rollback()
+        return error_response(
+            error.code or 500, {"request": [error.description or error.name]}, error.name
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        db.session.rollback()
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(
+            500,
+            {"request": ["something went wrong on our side; nothing was stored, please try again"]},
+            "Something went wrong",
+        )

@@ -1,0 +1,54 @@
+"""Strict JSON request bodies: clear 4xx errors for anything that is not one plain JSON object."""
+
+import json
+from typing import Any
+
+from flask import request
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(f"the key {key!r} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_json_object() -> dict[str, Any]:
+    """The request body as a JSON object; raises 415 or 400 with a message a person understands.
+
+    Duplicate keys, NaN/Infinity, invalid UTF-8 and absurd nesting are refused rather than guessed
+    at. The size limit (MAX_CONTENT_LENGTH, 413) applies before this reads anything.
+    """
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType(
+            "send the body as JSON with the header Content-Type: application/json"
+        )
+    body = request.get_data(cache=True)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadRequest(f"the body is not valid UTF-8 (byte {error.start})") from None
+    try:
+        data = json.loads(
+            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
+        )
+    except _DuplicateKey as error:
+        raise BadRequest(f"the JSON is ambiguous: {error}") from None
+    except RecursionError:
+        raise BadRequest("the JSON is nested too deeply") from None
+    except ValueError as error:
+        raise BadRequest(f"the body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object { … }")
+    return data
