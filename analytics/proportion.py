@@ -269,7 +269,7 @@ def responses_to_settle(
     Returns the smallest ``m >= 0`` such that an interval computed at the same share
     ``successes / n`` from ``n + m`` responses no longer contains ``target`` (``0`` when the
     verdict is already met or not met), or ``None`` when it cannot be settled (the share equals
-    the target). ``deff`` > 0 scales the sample to its effective size ``(n + m) / deff`` for
+    the target, or is so close to it that more than 2**53 responses would be needed). ``deff`` > 0 scales the sample to its effective size ``(n + m) / deff`` for
     design-based figures; it is a planning figure, not a promise (the share will move).
 
     Raises ``ValueError`` for impossible counts (``n = 0``: "no answers"), a target outside

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
 
+from questionnaires import load_definitions
 from survey_app import create_app
 from survey_app.config import TestingConfig
 from survey_app.extensions import db
@@ -89,19 +90,25 @@ def _empty_all_tables() -> None:
     db.session.commit()
 
 
+@pytest.fixture(scope="session")
+def shipped_definitions():
+    """The shipped questionnaire definitions, read once (YAML parsing is the slow part)."""
+    return load_definitions()
+
+
 @pytest.fixture
-def app(database_url) -> Iterator[Flask]:
+def app(database_url, shipped_definitions) -> Iterator[Flask]:
     """The app on a database with empty tables and the shipped questionnaires loaded."""
-    from survey_app.services.questionnaires import load_questionnaire_files
+    from survey_app.services.questionnaires import store_definition
 
     application = create_app(make_config(database_url))
     with application.app_context():
         _empty_all_tables()
-        load_questionnaire_files()
+        for definition in shipped_definitions.values():
+            store_definition(definition)
         db.session.commit()
         yield application
         db.session.remove()
-        _empty_all_tables()
         db.engine.dispose()
 
 

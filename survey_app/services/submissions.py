@@ -182,8 +182,9 @@ def submit_response(
             content_hash=content_hash,
         )
         .on_conflict_do_nothing(index_elements=["id"])
-    ).rowcount
-    if not inserted:
+        .returning(Response.id)
+    ).first()
+    if inserted is None:
         stored_hash = db.session.scalar(
             select(Response.content_hash).where(Response.id == response_id)
         )

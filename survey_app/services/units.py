@@ -48,7 +48,7 @@ def list_subtree_unit_ids(unit: Unit) -> list[int]:
 
 def rebuild_unit_paths() -> None:
     """Recompute every unit's path from the parent links (the tree is small: thousands at most)."""
-    parents = dict(db.session.execute(select(Unit.id, Unit.parent_id)).tuples().all())
+    parents = dict(db.session.execute(select(Unit.id, Unit.parent_id)).all())
     paths: dict[int, str] = {}
 
     def path_of(unit_id: int, seen: frozenset[int] = frozenset()) -> str:

@@ -1,0 +1,42 @@
+"""Migrations: one head, and `upgrade head` gives exactly the schema the models describe."""
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask_migrate import downgrade, upgrade
+
+from survey_app.extensions import db
+
+
+def _script_directory(app) -> ScriptDirectory:
+    config = app.extensions["migrate"].migrate.get_config(app.extensions["migrate"].directory)
+    return ScriptDirectory.from_config(config)
+
+
+def test_there_is_a_single_head(app):
+    assert len(_script_directory(app).get_heads()) == 1
+
+
+def test_upgrade_head_matches_the_models(app):
+    """The session's database was built by `upgrade head` alone (tests/conftest.py)."""
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, db.metadata)
+    assert differences == []
+
+
+def test_the_database_is_at_head(app):
+    with db.engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+    assert set(current) == set(_script_directory(app).get_heads())
+
+
+def test_downgrade_to_base_and_back_up(app):
+    db.session.remove()
+    downgrade(revision="base")
+    with db.engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_heads() == ()
+    upgrade()
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, db.metadata) == []
