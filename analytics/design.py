@@ -178,7 +178,9 @@ def design_interval(
       ``p (1 - p) / Var * (t_{n-1} / t_df)^2`` (R ``svyciprop(method="beta")``).
     - "mean": ``p +/- t_df se``, clipped to [0, 1] (R ``svyciprop(method="mean")``, unclipped).
     """
-    if variance <= 0.0:
+    # A variance that is zero but for rounding (every stratum homogeneous) is zero: the beta
+    # quantiles at an effective size of ~1e33 are pure noise.
+    if variance <= estimate * (1.0 - estimate) * 1e-20:
         return estimate, estimate
     se = math.sqrt(variance)
     if method == "logit":
@@ -195,7 +197,7 @@ def design_interval(
     x = n_eff * estimate
     low = float(stats.beta.ppf(alpha / 2, x, n_eff - x + 1))
     high = float(stats.beta.ppf(1 - alpha / 2, x + 1, n_eff - x))
-    return low, high
+    return min(low, estimate), max(high, estimate)
 
 
 def survey_proportion(

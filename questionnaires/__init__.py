@@ -23,10 +23,13 @@ from questionnaires.model import (
     QuestionType,
     Scale,
 )
+from questionnaires.schema import FACES, TEMPLATE_TOKENS
 
 __all__ = [
     "DEFINITIONS_DIR",
+    "FACES",
     "QUESTION_TYPES",
+    "TEMPLATE_TOKENS",
     "Condition",
     "Content",
     "Definition",

@@ -193,7 +193,7 @@ def _pydantic_problem(error: Any) -> str:
     else:
         message = error["msg"].removeprefix("Value error, ")
         message = message[:1].lower() + message[1:]
-        if kind.endswith("_type") and not isinstance(value, (dict, list)):
+        if kind != "string_too_long" and not isinstance(value, (dict, list)):
             message += f" (got {_show(value)})"
     return f"{_path(loc)}: {message}"
 

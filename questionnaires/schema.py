@@ -12,7 +12,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -36,7 +36,6 @@ WEIGHT_TOLERANCE = 1e-9
 # translated token would be shown to citizens as is, so only these are accepted.
 TEMPLATE_TOKENS = frozenset({"ĐPV"})
 _TOKEN_RE = re.compile(r"\[([^\[\]]*)\]")
-FACES = ("very_sad", "sad", "neutral", "happy", "very_happy")
 
 
 def _nfc(text: str) -> str:
@@ -45,20 +44,26 @@ def _nfc(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     if not text.strip():
         raise ValueError("must not be blank")
+    # Control characters are invisible to the person checking the text, and PostgreSQL's jsonb
+    # refuses NUL; line breaks and tabs are the only ones a label can mean.
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
+        raise ValueError("must not contain control characters")
     return text
 
 
-Key = Annotated[str, StringConstraints(pattern=KEY_RE.pattern + "$")]
+Key = Annotated[str, StringConstraints(pattern=f"^{KEY_RE.pattern}$")]
 DefinitionKey = Annotated[
     str,
     StringConstraints(
-        max_length=MAX_DEFINITION_KEY_LENGTH, pattern=DEFINITION_KEY_RE.pattern + "$"
+        max_length=MAX_DEFINITION_KEY_LENGTH, pattern=f"^{DEFINITION_KEY_RE.pattern}$"
     ),
 ]
 Text = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_TEXT_LENGTH), AfterValidator(_nfc)
 ]
+# Kiosk buttons draw these; an unknown name would leave a button blank.
 Face = Literal["very_sad", "sad", "neutral", "happy", "very_happy"]
+FACES: tuple[str, ...] = get_args(Face)
 
 
 class _Doc(BaseModel):

@@ -95,7 +95,8 @@ def store_definition(definition: Definition) -> LoadOutcome:
     )
     if responses:
         raise QuestionnaireVersionConflict(
-            f"{definition.key} version {definition.version} already has {responses:,} responses, "
+            f"{definition.key} version {definition.version} already has {responses:,} "
+            f"{'response' if responses == 1 else 'responses'}, "
             f"so its questions cannot change. Give the changed file version "
             f"{_next_version(definition.key)} and load it again."
         )

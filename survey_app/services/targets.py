@@ -8,7 +8,8 @@ from sqlalchemy import select
 from survey_app.errors import ValidationError
 from survey_app.extensions import db
 from survey_app.models import COMPARISONS, PERIOD_KINDS, Target, Unit
-from survey_app.services.units import find_unit_by_code, read_csv_rows
+from survey_app.services.csvfiles import check_length, read_csv_rows
+from survey_app.services.units import find_unit_by_code
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,22 @@ def _check_metric(metric: str) -> str | None:
     return "must be 'headline' or one of index:<key>, content:<key>, factor:<key>, question:<key>"
 
 
+def parse_threshold(text: str) -> float | None:
+    """'90%' or '90' → 0.9, '0.9' → 0.9, '0.5%' → 0.005; None when it is not a share in (0, 1).
+    A bare number is a share below 1 and a percentage from 1 up; exactly 1 is ambiguous."""
+    text = text.strip()
+    is_percent = text.endswith("%")
+    try:
+        value = float(text.rstrip("%").strip())
+    except ValueError:
+        return None
+    if is_percent or value > 1:
+        value /= 100
+    elif value == 1:
+        return None
+    return value if 0 < value < 1 else None
+
+
 def import_targets_csv(text: str) -> int:
     """Add targets from CSV (metric, threshold as a share or a percentage, period_kind,
     source_document; optional comparison, unit_code, questionnaire, start_year, end_year)."""
@@ -33,16 +50,12 @@ def import_targets_csv(text: str) -> int:
         here = problems.setdefault(f"line {line}", [])
         if (message := _check_metric(row["metric"])) is not None:
             here.append(f"metric {message}")
-        try:
-            threshold = float(row["threshold"].rstrip("%"))
-            threshold = threshold / 100 if threshold >= 1 else threshold
-            if not 0 < threshold < 1:
-                raise ValueError
-        except ValueError:
+        threshold = parse_threshold(row["threshold"])
+        if threshold is None:
             here.append(
                 f"threshold {row['threshold']!r} must be a share (0.9) or a percentage (90%)"
             )
-            threshold = None
+        check_length(row, {"metric": 64, "questionnaire": 64, "source_document": 300}, here)
         comparison = row.get("comparison") or ">="
         if comparison not in COMPARISONS:
             here.append(f"comparison must be one of {', '.join(COMPARISONS)}")
@@ -59,6 +72,8 @@ def import_targets_csv(text: str) -> int:
             if value and not (value.isdigit() and 2000 <= int(value) <= 2100):
                 here.append(f"{column} must be a year such as 2025")
             years.append(int(value) if value.isdigit() else None)
+        if None not in years and years[0] > years[1]:
+            here.append(f"end_year {years[1]} is before start_year {years[0]}")
         if not here:
             problems.pop(f"line {line}")
             targets.append(

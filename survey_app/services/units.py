@@ -1,7 +1,5 @@
 """The unit tree and counters: finding, creating, importing from CSV, selecting subtrees."""
 
-import csv
-import io
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,12 +9,22 @@ from sqlalchemy import select
 from survey_app.errors import NotFound, ValidationError
 from survey_app.extensions import db
 from survey_app.models import UNIT_KINDS, Counter, FormerUnitCode, Unit
+from survey_app.services.csvfiles import check_flag, check_length, read_csv_rows
 
 log = logging.getLogger(__name__)
 
 UNIT_CSV_COLUMNS = ("code", "parent_code", "name_vi", "name_en", "kind")
 UNIT_CSV_OPTIONAL = ("place_name_vi", "place_name_en", "former_codes", "active")
 COUNTER_CSV_COLUMNS = ("unit_code", "code", "name_vi", "name_en")
+UNIT_LENGTHS = {
+    "code": 32,
+    "parent_code": 32,
+    "name_vi": 200,
+    "name_en": 200,
+    "place_name_vi": 200,
+    "place_name_en": 200,
+}
+COUNTER_LENGTHS = {"code": 32, "name_vi": 200, "name_en": 200}
 
 
 def find_unit_by_code(code: str) -> Unit | None:
@@ -72,20 +80,6 @@ class ImportSummary:
     updated: int
 
 
-def read_csv_rows(text: str, required: tuple[str, ...], optional: tuple[str, ...] = ()):
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in required if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ValidationError({"file": [f"missing column(s): {', '.join(missing)}"]})
-    unknown = [c for c in reader.fieldnames or [] if c not in required + optional]
-    if unknown:
-        raise ValidationError({"file": [f"unknown column(s): {', '.join(unknown)}"]})
-    # Line 1 is the header.
-    return [
-        (line, {k: (v or "").strip() for k, v in row.items()}) for line, row in enumerate(reader, 2)
-    ]
-
-
 def import_units_csv(text: str) -> ImportSummary:
     """Create or update units from CSV (columns: code, parent_code, name_vi, name_en, kind, and
     optionally place_name_vi, place_name_en, former_codes separated by ';', active 1/0).
@@ -93,28 +87,41 @@ def import_units_csv(text: str) -> ImportSummary:
     rows = read_csv_rows(text, UNIT_CSV_COLUMNS, UNIT_CSV_OPTIONAL)
     problems: dict[str, list[str]] = {}
     existing = {u.code: u for u in db.session.scalars(select(Unit))}
+    taken_former = {f.code: f.unit.code for f in db.session.scalars(select(FormerUnitCode))}
     codes_in_file = {row["code"] for _, row in rows}
     seen: set[str] = set()
+    former_in_file: dict[str, int] = {}
     for line, row in rows:
-        field = f"line {line}"
-        if not row["code"]:
-            problems.setdefault(field, []).append("code is empty")
-        elif row["code"] in seen:
-            problems.setdefault(field, []).append(f"code {row['code']!r} appears twice")
-        seen.add(row["code"])
+        here = problems.setdefault(f"line {line}", [])
+        code, parent = row["code"], row["parent_code"]
+        if not code:
+            here.append("code is empty")
+        elif code in seen:
+            here.append(f"code {code!r} appears twice")
+        seen.add(code)
         if not row["name_vi"]:
-            problems.setdefault(field, []).append("name_vi is empty")
+            here.append("name_vi is empty")
         if row["kind"] not in UNIT_KINDS:
-            problems.setdefault(field, []).append(
-                f"kind {row['kind']!r} is not one of {', '.join(UNIT_KINDS)}"
-            )
-        parent = row["parent_code"]
+            here.append(f"kind {row['kind']!r} is not one of {', '.join(UNIT_KINDS)}")
         if parent and parent not in codes_in_file and parent not in existing:
-            problems.setdefault(field, []).append(f"parent_code {parent!r} is not a known unit")
-        if parent and parent == row["code"]:
-            problems.setdefault(field, []).append("a unit cannot be its own parent")
-        if row.get("active", "1") not in ("", "1", "0"):
-            problems.setdefault(field, []).append("active must be 1 or 0")
+            here.append(f"parent_code {parent!r} is not a known unit")
+        if parent and parent == code:
+            here.append("a unit cannot be its own parent")
+        check_length(row, UNIT_LENGTHS, here)
+        check_flag(row, "active", here)
+        for former in _former_codes(row):
+            if former in codes_in_file or former in existing:
+                here.append(f"former code {former!r} is the current code of a unit")
+            elif former in former_in_file:
+                here.append(
+                    f"former code {former!r} is also given on line {former_in_file[former]}"
+                )
+            elif taken_former.get(former, code) != code:
+                here.append(
+                    f"former code {former!r} already belongs to unit {taken_former[former]!r}"
+                )
+            former_in_file.setdefault(former, line)
+    problems = {field: messages for field, messages in problems.items() if messages}
     if problems:
         raise ValidationError(problems)
 
@@ -133,13 +140,13 @@ def import_units_csv(text: str) -> ImportSummary:
         unit.kind = row["kind"]
         unit.place_name_vi = row.get("place_name_vi") or None
         unit.place_name_en = row.get("place_name_en") or None
-        unit.active = row.get("active", "1") != "0"
+        unit.active = check_flag(row, "active", [])
     db.session.flush()
     for _, row in rows:
         unit = existing[row["code"]]
         unit.parent_id = existing[row["parent_code"]].id if row["parent_code"] else None
-        for former in filter(None, (c.strip() for c in row.get("former_codes", "").split(";"))):
-            if db.session.get(FormerUnitCode, former) is None:
+        for former in _former_codes(row):
+            if former not in taken_former:
                 db.session.add(FormerUnitCode(code=former, unit_id=unit.id))
     db.session.flush()
     rebuild_unit_paths()
@@ -147,18 +154,35 @@ def import_units_csv(text: str) -> ImportSummary:
     return ImportSummary(created, updated)
 
 
+def _former_codes(row: dict[str, str]) -> list[str]:
+    return [c.strip() for c in row.get("former_codes", "").split(";") if c.strip()]
+
+
 def import_counters_csv(text: str) -> ImportSummary:
-    """Create or update counters from CSV (columns: unit_code, code, name_vi, name_en)."""
+    """Create or update counters from CSV (columns: unit_code, code, name_vi, name_en, and
+    optionally active 1/0). A merged unit's former code is accepted. All rows or none."""
     rows = read_csv_rows(text, COUNTER_CSV_COLUMNS, ("active",))
     problems: dict[str, list[str]] = {}
-    units = {u.code: u for u in db.session.scalars(select(Unit))}
+    units: dict[str, Unit | None] = {}
+    seen: dict[tuple[int, str], int] = {}
     for line, row in rows:
+        here = problems.setdefault(f"line {line}", [])
         if row["unit_code"] not in units:
-            problems.setdefault(f"line {line}", []).append(
-                f"unit_code {row['unit_code']!r} is not a known unit"
+            units[row["unit_code"]] = find_unit_by_code(row["unit_code"])
+        unit = units[row["unit_code"]]
+        if unit is None:
+            here.append(f"unit_code {row['unit_code']!r} is not a known unit")
+        elif (unit.id, row["code"]) in seen:
+            here.append(
+                f"counter {row['code']!r} of unit {unit.code!r} is also on line {seen[(unit.id, row['code'])]}"
             )
+        else:
+            seen[(unit.id, row["code"])] = line
         if not row["code"] or not row["name_vi"]:
-            problems.setdefault(f"line {line}", []).append("code and name_vi are required")
+            here.append("code and name_vi are required")
+        check_length(row, COUNTER_LENGTHS, here)
+        check_flag(row, "active", here)
+    problems = {field: messages for field, messages in problems.items() if messages}
     if problems:
         raise ValidationError(problems)
     created = updated = 0
@@ -173,7 +197,7 @@ def import_counters_csv(text: str) -> ImportSummary:
             updated += 1
         counter.name_vi = row["name_vi"]
         counter.name_en = row["name_en"] or row["name_vi"]
-        counter.active = row.get("active", "1") != "0"
+        counter.active = check_flag(row, "active", [])
     db.session.flush()
     return ImportSummary(created, updated)
 
