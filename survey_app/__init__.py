@@ -39,8 +39,10 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
 
     from survey_app import cli
     from survey_app.web import register_blueprints, register_error_handlers
+    from survey_app.web.security import init_security
 
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale())
+    init_security(app)
     register_blueprints(app)
     register_error_handlers(app)
     cli.register(app)

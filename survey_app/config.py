@@ -34,6 +34,9 @@ class Config:
     BABEL_DEFAULT_LOCALE = "vi"
     LANGUAGES = ("vi", "en")
 
+    # How many reverse proxies in front of the app may set X-Forwarded-For (0: use the socket).
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "1") == "1"
