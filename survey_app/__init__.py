@@ -9,7 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from survey_app.config import Config, config_from_environment
-from survey_app.extensions import babel, csrf, db, migrate
+from survey_app.extensions import babel, csrf, db, login_manager, migrate
 
 
 def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
@@ -33,6 +33,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
+    login_manager.init_app(app)
 
     with app.app_context():
         _configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])

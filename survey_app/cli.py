@@ -134,6 +134,16 @@ def setup_command(demo_responses: int) -> None:
             f"demo data: {summary.units} units, {summary.counters} counters, "
             f"{summary.responses:,} responses"
         )
+    if demo_responses and current_app.config["ENV_NAME"] == "development":
+        from survey_app.services.demo import DEMO_ROOT_CODE, ensure_demo_accounts
+        from survey_app.services.units import find_unit_by_code
+
+        if find_unit_by_code(DEMO_ROOT_CODE) is not None:
+            accounts = ensure_demo_accounts()
+            db.session.commit()
+            click.echo("\n  Demo staff accounts (new passwords on every `make run`):")
+            for username, password, what in accounts:
+                click.echo(f"    {username:<14} {password:<14} {what}")
 
 
 @click.command("check-counts")
@@ -161,7 +171,55 @@ def rebuild_counts_command() -> None:
     click.echo(f"answer counts rebuilt ({cells:,} cells)")
 
 
+@click.command("create-admin")
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="The person's name, as staff see it.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    envvar="ADMIN_PASSWORD",
+    help="Prompted for when not given (or set ADMIN_PASSWORD).",
+)
+def create_admin_command(username: str, display_name: str, password: str) -> None:
+    """Create an administrator account (the first one, or another)."""
+    from survey_app.services.accounts import create_account
+    from survey_app.services.audit import record_event
+
+    try:
+        account = create_account(
+            username, password, display_name=display_name, is_administrator=True
+        )
+        record_event(
+            "account.create",
+            actor="cli",
+            details={"username": account.username, "administrator": True},
+        )
+    except DomainError as error:
+        _fail(error)
+    db.session.commit()
+    click.echo(f"administrator {account.username!r} created")
+
+
+@click.command("backup")
+@click.argument("destination", type=click.Path(dir_okay=False, writable=True))
+def backup_command(destination: str) -> None:
+    """Copy the live SQLite database to DESTINATION (a new file); PostgreSQL: use pg_dump."""
+    from survey_app.services.backup import backup_sqlite_database
+
+    try:
+        summary = backup_sqlite_database(Path(destination))
+    except DomainError as error:
+        raise click.ClickException(f"no backup was made: {error}") from None
+    click.echo(
+        f"backup written to {summary.destination} ({summary.size_bytes:,} bytes): "
+        f"{summary.responses:,} responses, {summary.answers:,} answers"
+    )
+
+
 COMMANDS = [
+    create_admin_command,
     load_questionnaires_command,
     import_units_command,
     import_counters_command,
@@ -170,6 +228,7 @@ COMMANDS = [
     setup_command,
     check_counts_command,
     rebuild_counts_command,
+    backup_command,
 ]
 
 

@@ -1,6 +1,7 @@
 """Configuration classes. Secrets and the database URL come from the environment, never the repo."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -41,6 +42,10 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "1") == "1"
     WTF_CSRF_TIME_LIMIT = 3600
+    # A staff session lasts a working day, then asks for the password again.
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_LOCK_MINUTES = 15
 
 
 class DevelopmentConfig(Config):

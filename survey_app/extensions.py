@@ -1,6 +1,7 @@
 """Flask extensions, created unbound so that `create_app` can bind them. Imports no models."""
 
 from flask_babel import Babel
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -26,3 +27,7 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True, compare_type=True)
 csrf = CSRFProtect()
 babel = Babel()
+login_manager = LoginManager()
+# Flask-Login's "strong" protection drops a session whose browser fingerprint changes.
+login_manager.session_protection = "strong"
+login_manager.login_view = "auth.login"

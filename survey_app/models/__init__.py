@@ -1,5 +1,6 @@
 """The data model. Importing this package registers every table with the metadata (Alembic needs it)."""
 
+from survey_app.models.audit import AuditEvent
 from survey_app.models.questionnaire import Questionnaire
 from survey_app.models.response import (
     ANSWERED_MARKER,
@@ -10,23 +11,39 @@ from survey_app.models.response import (
     AnswerCount,
     Response,
 )
+from survey_app.models.staff import API_KEY_PURPOSES, ROLES, ApiKey, StaffAccount, StaffScope
 from survey_app.models.target import COMPARISONS, PERIOD_KINDS, Target
-from survey_app.models.unit import UNIT_KINDS, Counter, FormerUnitCode, Unit
+from survey_app.models.unit import (
+    CHANNEL_DEFAULT_QUESTIONNAIRES,
+    UNIT_KINDS,
+    ChannelQuestionnaire,
+    Counter,
+    FormerUnitCode,
+    Unit,
+)
 
 __all__ = [
     "ANSWERED_MARKER",
+    "API_KEY_PURPOSES",
     "CHANNELS",
+    "CHANNEL_DEFAULT_QUESTIONNAIRES",
     "COMPARISONS",
     "ENTERED_BY",
     "LOCALES",
     "PERIOD_KINDS",
+    "ROLES",
     "UNIT_KINDS",
     "Answer",
     "AnswerCount",
+    "ApiKey",
+    "AuditEvent",
+    "ChannelQuestionnaire",
     "Counter",
     "FormerUnitCode",
     "Questionnaire",
     "Response",
+    "StaffAccount",
+    "StaffScope",
     "Target",
     "Unit",
 ]

@@ -28,9 +28,16 @@ class Unit(db.Model):
     place_name_en: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     path: Mapped[str] = mapped_column(String(500), default="")
+    # Set when this unit was merged into another: its history then counts as the other's.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
 
-    parent: Mapped["Unit | None"] = relationship(remote_side=[id], back_populates="children")
-    children: Mapped[list["Unit"]] = relationship(back_populates="parent")
+    parent: Mapped["Unit | None"] = relationship(
+        remote_side=[id], back_populates="children", foreign_keys=[parent_id]
+    )
+    children: Mapped[list["Unit"]] = relationship(back_populates="parent", foreign_keys=[parent_id])
+    merged_into: Mapped["Unit | None"] = relationship(
+        remote_side=[id], foreign_keys=[merged_into_id]
+    )
     counters: Mapped[list["Counter"]] = relationship(back_populates="unit")
     former_codes: Mapped[list["FormerUnitCode"]] = relationship(back_populates="unit")
 
@@ -79,3 +86,23 @@ class Counter(db.Model):
 
     def __repr__(self) -> str:
         return f"<Counter {self.code} of unit {self.unit_id}>"
+
+
+CHANNEL_DEFAULT_QUESTIONNAIRES = {
+    "kiosk": "quick-rating",
+    "qr_counter": "sipas-counter",
+    "qr_dossier": "quick-rating",
+    "web": "sipas-counter",
+}
+
+
+class ChannelQuestionnaire(db.Model):
+    """Which questionnaire a channel of a unit uses; units without one inherit their parent's."""
+
+    __tablename__ = "channel_questionnaires"
+    __table_args__ = (UniqueConstraint("unit_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    questionnaire_key: Mapped[str] = mapped_column(String(64))

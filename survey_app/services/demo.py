@@ -304,3 +304,44 @@ def _quick_answers(rng, ids, levels) -> list[dict]:
                     }
                 )
     return rows
+
+
+# (username, display name, title, administrator?, [(unit code, role)])
+DEMO_ACCOUNTS = [
+    ("admin", "Quản trị hệ thống", "Quản trị viên", True, []),
+    ("quanly.tinh", "Nguyễn Văn An", "Chuyên viên Sở Nội vụ", False, [(DEMO_ROOT_CODE, "manager")]),
+    (
+        "quanly.anlac",
+        "Trần Thị Bình",
+        "Công chức Văn phòng – Thống kê",
+        False,
+        [("DEMO-X01", "manager")],
+    ),
+    ("xem.tuphap", "Lê Văn Cường", "Chuyên viên Sở Tư pháp", False, [("DEMO-STP", "viewer")]),
+]
+
+
+def ensure_demo_accounts() -> list[tuple[str, str, str]]:
+    """Create the demo accounts, or give them new passwords. Returns (username, password, what
+    they can see); the passwords are random and shown once, by `make run`."""
+    import secrets
+
+    from survey_app.services.accounts import add_scope, create_account, find_account, set_password
+
+    shown = []
+    for username, name, title, is_admin, scopes in DEMO_ACCOUNTS:
+        password = secrets.token_urlsafe(9)
+        account = find_account(username)
+        if account is None:
+            account = create_account(
+                username, password, display_name=name, title=title, is_administrator=is_admin
+            )
+        else:
+            set_password(account, password)
+        for code, role in scopes:
+            add_scope(account, db.session.scalar(select(Unit).where(Unit.code == code)), role)
+        what = (
+            "administrator" if is_admin else ", ".join(f"{role} of {code}" for code, role in scopes)
+        )
+        shown.append((username, password, what))
+    return shown

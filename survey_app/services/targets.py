@@ -134,3 +134,55 @@ def find_applicable_target(
         candidates, key=lambda t: (depth.get(t.unit_id, -1), t.questionnaire_key is not None, t.id)
     )
     return ApplicableTarget(best.threshold, best.comparison, best.source_document, best.id)
+
+
+def create_target(
+    *,
+    metric: str,
+    threshold: float,
+    comparison: str,
+    unit: Unit | None,
+    questionnaire_key: str | None,
+    period_kind: str,
+    start_year: int | None,
+    end_year: int | None,
+    source_document: str,
+) -> Target:
+    """Add one target; raises ValidationError naming each problem."""
+    problems: dict[str, list[str]] = {}
+    if (message := _check_metric(metric)) is not None:
+        problems["metric"] = [message]
+    if not 0 < threshold < 1:
+        problems["threshold"] = ["must be between 0 % and 100 %"]
+    if comparison not in COMPARISONS:
+        problems["comparison"] = [f"must be one of {', '.join(COMPARISONS)}"]
+    if period_kind not in PERIOD_KINDS:
+        problems["period_kind"] = [f"must be one of {', '.join(PERIOD_KINDS)}"]
+    if start_year and end_year and start_year > end_year:
+        problems["end_year"] = [f"{end_year} is before the start year {start_year}"]
+    if len(source_document) > 300:
+        problems["source_document"] = ["is longer than 300 characters"]
+    if problems:
+        raise ValidationError(problems)
+    target = Target(
+        metric=metric,
+        threshold=threshold,
+        comparison=comparison,
+        unit_id=unit.id if unit else None,
+        questionnaire_key=questionnaire_key or None,
+        period_kind=period_kind,
+        start_year=start_year,
+        end_year=end_year,
+        source_document=source_document.strip(),
+    )
+    db.session.add(target)
+    db.session.flush()
+    return target
+
+
+def list_targets(unit_ids: list[int] | None) -> list[Target]:
+    """Targets on the given units (None: all, including the province-wide ones without a unit)."""
+    query = select(Target).order_by(Target.id)
+    if unit_ids is not None:
+        query = query.where(Target.unit_id.in_(unit_ids))
+    return list(db.session.scalars(query))

@@ -8,7 +8,14 @@ from sqlalchemy import select
 
 from survey_app.errors import NotFound, ValidationError
 from survey_app.extensions import db
-from survey_app.models import UNIT_KINDS, Counter, FormerUnitCode, Unit
+from survey_app.models import (
+    CHANNEL_DEFAULT_QUESTIONNAIRES,
+    UNIT_KINDS,
+    ChannelQuestionnaire,
+    Counter,
+    FormerUnitCode,
+    Unit,
+)
 from survey_app.services.csvfiles import check_flag, check_length, read_csv_rows
 
 log = logging.getLogger(__name__)
@@ -28,11 +35,15 @@ COUNTER_LENGTHS = {"code": 32, "name_vi": 200, "name_en": 200}
 
 
 def find_unit_by_code(code: str) -> Unit | None:
-    """The unit with `code`, or the unit that took it over in a merger (former codes)."""
+    """The unit with `code`, or the unit that took it over in a merger (former codes, merges)."""
     unit = db.session.scalar(select(Unit).where(Unit.code == code))
     if unit is None:
         former = db.session.get(FormerUnitCode, code)
         unit = former.unit if former else None
+    seen = set()
+    while unit is not None and unit.merged_into_id is not None and unit.id not in seen:
+        seen.add(unit.id)
+        unit = unit.merged_into
     return unit
 
 
@@ -248,3 +259,101 @@ def list_units(codes: Iterable[str] | None = None) -> list[Unit]:
     if codes is not None:
         query = query.where(Unit.code.in_(list(codes)))
     return list(db.session.scalars(query))
+
+
+def update_unit(
+    unit: Unit, *, name_vi: str, name_en: str, place_name_vi: str | None, place_name_en: str | None
+) -> None:
+    """Rename a unit, or change what its questionnaires' [ĐPV] token reads."""
+    problems = {}
+    if not name_vi.strip():
+        problems["name_vi"] = ["is required"]
+    for field, value in (
+        ("name_vi", name_vi),
+        ("name_en", name_en),
+        ("place_name_vi", place_name_vi or ""),
+        ("place_name_en", place_name_en or ""),
+    ):
+        if len(value) > 200:
+            problems.setdefault(field, []).append("is longer than 200 characters")
+    if problems:
+        raise ValidationError(problems)
+    unit.name_vi = name_vi.strip()
+    unit.name_en = name_en.strip() or unit.name_vi
+    unit.place_name_vi = (place_name_vi or "").strip() or None
+    unit.place_name_en = (place_name_en or "").strip() or None
+
+
+def set_unit_active(unit: Unit, active: bool) -> None:
+    """An inactive unit takes no new responses; its history stays."""
+    unit.active = active
+
+
+def merge_unit(source: Unit, target: Unit) -> None:
+    """Merge `source` into `target` (the 2025 reorganisation): `source` becomes an inactive unit
+    below `target`, so its history rolls up into `target`'s figures; its children move to
+    `target`; its code keeps reaching `target`; its counters stop taking responses."""
+    if source.id == target.id:
+        raise ValidationError({"target": ["a unit cannot be merged into itself"]})
+    if target.path.startswith(source.path):
+        raise ValidationError(
+            {"target": [f"{target.code} lies inside {source.code}; choose a unit outside it"]}
+        )
+    if not target.active:
+        raise ValidationError({"target": [f"{target.code} is not active"]})
+    for child in list(source.children):
+        child.parent_id = target.id
+    source.parent_id = target.id
+    source.merged_into_id = target.id
+    source.active = False
+    for counter in source.counters:
+        counter.active = False
+    db.session.flush()
+    rebuild_unit_paths()
+
+
+def update_counter(counter: Counter, *, name_vi: str, name_en: str, active: bool) -> None:
+    if not name_vi.strip():
+        raise ValidationError({"name_vi": ["is required"]})
+    counter.name_vi = name_vi.strip()
+    counter.name_en = name_en.strip() or counter.name_vi
+    counter.active = active
+
+
+def questionnaire_key_for(unit: Unit, channel: str) -> str:
+    """The questionnaire `channel` uses at `unit`: its own setting, else the nearest ancestor's,
+    else the default for the channel."""
+    ancestor_ids = [int(part) for part in unit.path.strip("/").split("/") if part]
+    settings = dict(
+        db.session.execute(
+            select(ChannelQuestionnaire.unit_id, ChannelQuestionnaire.questionnaire_key).where(
+                ChannelQuestionnaire.channel == channel,
+                ChannelQuestionnaire.unit_id.in_(ancestor_ids),
+            )
+        ).all()
+    )
+    for unit_id in reversed(ancestor_ids):
+        if unit_id in settings:
+            return settings[unit_id]
+    return CHANNEL_DEFAULT_QUESTIONNAIRES[channel]
+
+
+def set_channel_questionnaire(unit: Unit, channel: str, questionnaire_key: str | None) -> None:
+    """Choose the questionnaire for `channel` at `unit` (None: inherit again)."""
+    if channel not in CHANNEL_DEFAULT_QUESTIONNAIRES:
+        raise ValidationError(
+            {"channel": [f"must be one of {', '.join(CHANNEL_DEFAULT_QUESTIONNAIRES)}"]}
+        )
+    setting = db.session.scalar(
+        select(ChannelQuestionnaire).where(
+            ChannelQuestionnaire.unit_id == unit.id, ChannelQuestionnaire.channel == channel
+        )
+    )
+    if questionnaire_key is None:
+        if setting is not None:
+            db.session.delete(setting)
+        return
+    if setting is None:
+        setting = ChannelQuestionnaire(unit_id=unit.id, channel=channel)
+        db.session.add(setting)
+    setting.questionnaire_key = questionnaire_key

@@ -12,11 +12,14 @@ log = logging.getLogger(__name__)
 
 
 def register_blueprints(app: Flask) -> None:
-    from survey_app.web import api, health, public
+    from survey_app.web import admin, api, auth, dashboard, health, public
 
     app.register_blueprint(public.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(admin.bp)
 
 
 def wants_json() -> bool:
