@@ -103,13 +103,15 @@ def app(database_url, shipped_definitions) -> Iterator[Flask]:
 
     application = create_app(make_config(database_url))
     with application.app_context():
-        _empty_all_tables()
-        for definition in shipped_definitions.values():
-            store_definition(definition)
-        db.session.commit()
-        yield application
-        db.session.remove()
-        db.engine.dispose()
+        try:
+            _empty_all_tables()
+            for definition in shipped_definitions.values():
+                store_definition(definition)
+            db.session.commit()
+            yield application
+        finally:
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture
