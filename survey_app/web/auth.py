@@ -69,6 +69,10 @@ def current_access() -> Access:
     return g.access
 
 
+# Each decorator marks the view with `required_role` ("staff", "manager", "administrator"), so
+# that a test can walk the URL map and check every endpoint against what it declares.
+
+
 def staff_required(view: Callable) -> Callable:
     """Signed in, with a session younger than PERMANENT_SESSION_LIFETIME."""
 
@@ -84,6 +88,7 @@ def staff_required(view: Callable) -> Callable:
             return redirect(url_for("auth.login", next=request.full_path))
         return view(*args, **kwargs)
 
+    wrapper.required_role = "staff"
     return wrapper
 
 
@@ -97,6 +102,7 @@ def manager_required(view: Callable) -> Callable:
             abort(404)
         return view(*args, **kwargs)
 
+    wrapper.required_role = "manager"
     return wrapper
 
 
@@ -110,6 +116,7 @@ def admin_required(view: Callable) -> Callable:
             abort(404)
         return view(*args, **kwargs)
 
+    wrapper.required_role = "administrator"
     return wrapper
 
 
