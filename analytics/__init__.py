@@ -51,11 +51,25 @@ NaN (no valid answer), with ``item_keys`` as column labels. Each ``IndexFigure``
 suppressed, missing, note``; below ``min_n`` it is ``suppressed`` (count only, no percentage),
 and without answers ``note == "no answers"``. For an item the app only has counts for (SQL
 ``GROUP BY``), use ``proportion_ci(positive, valid)``.
+
+Index figures from stored moments (``analytics.moments``), unweighted and unstratified only::
+
+    cell = IndexMoments.from_rows(answers, item_keys, grouping)   # one response: one row
+    blob = (IndexMoments.from_bytes(blob, item_keys, grouping) + cell).to_bytes()
+    total = IndexMoments.sum_bytes(blobs, item_keys, grouping)    # or a + b, sum(cells)
+    report = index_from_moments(total, grouping, confidence=0.95, target=0.9, min_n=30)
+
+``IndexMoments`` (immutable; also ``IndexMoments.zero(item_keys, grouping)``) holds the
+additive sums behind every figure; ``index_from_moments`` returns the ``IndexReport`` that
+``compose_index`` gives on the same rows without weights, strata or population. The blob is
+an 8-byte header (``MOMENTS_LAYOUT`` version byte, CRC-32 of items and grouping structure)
+and float64 little-endian counts; a wrong version, structure or size raises ``ValueError``.
 """
 
 from analytics.design import SURVEY_METHODS, SurveyEstimate, survey_proportion
 from analytics.difference import DIFFERENCE_METHODS, difference_ci, difference_test
 from analytics.index import IndexFigure, IndexGrouping, IndexReport, compose_index
+from analytics.moments import MOMENTS_LAYOUT, IndexMoments, index_from_moments
 from analytics.planning import sample_size
 from analytics.proportion import (
     PROPORTION_METHODS,
@@ -69,10 +83,12 @@ from analytics.proportion import (
 
 __all__ = [
     "DIFFERENCE_METHODS",
+    "MOMENTS_LAYOUT",
     "PROPORTION_METHODS",
     "SURVEY_METHODS",
     "IndexFigure",
     "IndexGrouping",
+    "IndexMoments",
     "IndexReport",
     "Interval",
     "SurveyEstimate",
@@ -81,6 +97,7 @@ __all__ = [
     "compose_index",
     "difference_ci",
     "difference_test",
+    "index_from_moments",
     "proportion_ci",
     "responses_to_settle",
     "sample_size",
