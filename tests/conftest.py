@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from questionnaires import load_definitions
@@ -53,6 +54,31 @@ def _create_postgres_database() -> tuple[str, callable]:
         admin.dispose()
 
     return url, drop
+
+
+class FreshContextClient(FlaskClient):
+    """Each request in its own application context, as in production: nothing cached in `g`
+    (Flask-Login's user, the account's access) or in the database session carries over from the
+    test body, or from another client's request, although the `app` fixture keeps a context open."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashes(monkeypatch):
+    """scrypt costs ~0.1 s a call by design; tests create many accounts, so they use a cheap
+    PBKDF2 (test_accounts checks that the real function uses scrypt)."""
+    from werkzeug.security import generate_password_hash
+
+    from survey_app.services import accounts
+
+    monkeypatch.setattr(
+        accounts,
+        "hash_password",
+        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1000"),
+    )
 
 
 def make_config(database_url: str, **overrides) -> type[TestingConfig]:
@@ -102,6 +128,7 @@ def app(database_url, shipped_definitions) -> Iterator[Flask]:
     from survey_app.services.questionnaires import store_definition
 
     application = create_app(make_config(database_url))
+    application.test_client_class = FreshContextClient
     with application.app_context():
         try:
             _empty_all_tables()

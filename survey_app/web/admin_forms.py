@@ -1,0 +1,241 @@
+"""The administration pages' forms (Flask-WTF: every POST carries a CSRF token).
+
+Field names match the keys of the services' ValidationError problems, so that a service's
+message lands next to the field it is about. Unit selects do not check their choices: the view
+resolves the posted id through the account's scope, so a forged id is a 404, not a form error.
+"""
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from survey_app.models import API_KEY_PURPOSES, ROLES
+
+UNIT_KIND_LABELS = {
+    "province": _l("Province or city"),
+    "department": _l("Department"),
+    "district": _l("District"),
+    "commune": _l("Commune"),
+    "ward": _l("Ward"),
+    "centre": _l("Public administrative service centre"),
+    "other": _l("Other"),
+}
+CHANNEL_LABELS = {
+    "kiosk": _l("Tablet kiosk at the counter"),
+    "qr_counter": _l("QR code at the counter"),
+    "qr_dossier": _l("QR code on the dossier receipt"),
+    "web": _l("Web page"),
+}
+ROLE_LABELS = {"manager": _l("Manager"), "viewer": _l("Viewer")}
+PURPOSE_LABELS = {
+    "dossier_codes": _l("Dossier codes (the one-stop dossier system)"),
+    "read_figures": _l("Read figures (exports)"),
+}
+PERIOD_LABELS = {"year": _l("Year"), "quarter": _l("Quarter"), "month": _l("Month")}
+COMPARISON_LABELS = {">=": "≥", ">": ">"}
+# Offered in the metric field's suggestion list; any "question:<key>" etc. may be typed too.
+METRIC_SUGGESTIONS = (
+    "headline",
+    "index:sipas",
+    "factor:A",
+    "factor:B",
+    "factor:C",
+    "factor:D",
+    "factor:E",
+)
+
+
+def options(pairs) -> list[SelectChoice]:
+    """Select options from (value, label) pairs (WTForms 3.3 deprecates bare tuples)."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+STRIP = [_strip]
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes something: only the CSRF token."""
+
+
+class UnitForm(FlaskForm):
+    name_vi = StringField(
+        _l("Name (Vietnamese)"), validators=[DataRequired(), Length(max=200)], filters=STRIP
+    )
+    name_en = StringField(_l("Name (English)"), validators=[Length(max=200)], filters=STRIP)
+    place_name_vi = StringField(
+        _l("Place name for [ĐPV] (Vietnamese)"), validators=[Length(max=200)], filters=STRIP
+    )
+    place_name_en = StringField(
+        _l("Place name for [ĐPV] (English)"), validators=[Length(max=200)], filters=STRIP
+    )
+
+
+class UnitCreateForm(FlaskForm):
+    parent = SelectField(_l("Parent unit"), choices=[], validate_choice=False)
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=32)], filters=STRIP)
+    name_vi = StringField(
+        _l("Name (Vietnamese)"), validators=[DataRequired(), Length(max=200)], filters=STRIP
+    )
+    name_en = StringField(_l("Name (English)"), validators=[Length(max=200)], filters=STRIP)
+    kind = SelectField(_l("Kind"), choices=options(UNIT_KIND_LABELS.items()))
+    place_name_vi = StringField(
+        _l("Place name for [ĐPV] (Vietnamese)"), validators=[Length(max=200)], filters=STRIP
+    )
+
+
+class CounterCreateForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=32)], filters=STRIP)
+    name_vi = StringField(
+        _l("Name (Vietnamese)"), validators=[DataRequired(), Length(max=200)], filters=STRIP
+    )
+    name_en = StringField(_l("Name (English)"), validators=[Length(max=200)], filters=STRIP)
+
+
+class CounterEditForm(FlaskForm):
+    name_vi = StringField(
+        _l("Name (Vietnamese)"), validators=[DataRequired(), Length(max=200)], filters=STRIP
+    )
+    name_en = StringField(_l("Name (English)"), validators=[Length(max=200)], filters=STRIP)
+    active = BooleanField(_l("Takes responses (active)"))
+
+
+class ChannelsForm(FlaskForm):
+    """One select per channel; "" means "inherit from the parent unit". Choices come from the
+    loaded questionnaires (set by the view), so an unknown key is refused."""
+
+    kiosk = SelectField(CHANNEL_LABELS["kiosk"], choices=[])
+    qr_counter = SelectField(CHANNEL_LABELS["qr_counter"], choices=[])
+    qr_dossier = SelectField(CHANNEL_LABELS["qr_dossier"], choices=[])
+    web = SelectField(CHANNEL_LABELS["web"], choices=[])
+
+
+class MergeForm(FlaskForm):
+    into = SelectField(
+        _l("Merge into"), choices=[], validate_choice=False, validators=[DataRequired()]
+    )
+    confirm = HiddenField()
+
+
+class ImportForm(FlaskForm):
+    what = RadioField(
+        _l("The file holds"),
+        choices=options([("units", _l("Units")), ("counters", _l("Counters"))]),
+        default="units",
+        render_kw={"class": "choices"},
+    )
+    file = FileField(_l("CSV file (UTF-8)"), validators=[FileRequired()])
+
+
+class TargetForm(FlaskForm):
+    metric = StringField(
+        _l("Metric"),
+        default="headline",
+        validators=[DataRequired(), Length(max=64)],
+        filters=STRIP,
+    )
+    threshold = StringField(_l("Threshold (%)"), validators=[DataRequired()], filters=STRIP)
+    comparison = SelectField(_l("Comparison"), choices=options(COMPARISON_LABELS.items()))
+    unit = SelectField(_l("Applies to"), choices=[], validate_choice=False)
+    questionnaire = SelectField(_l("Questionnaire"), choices=[])
+    period_kind = SelectField(_l("Period"), choices=options(PERIOD_LABELS.items()))
+    start_year = IntegerField(
+        _l("From year"), validators=[Optional(), NumberRange(min=2000, max=2100)]
+    )
+    end_year = IntegerField(_l("To year"), validators=[Optional(), NumberRange(min=2000, max=2100)])
+    source_document = StringField(
+        _l("Source document"),
+        validators=[DataRequired(), Length(max=300)],
+        filters=STRIP,
+        description=_l("e.g. KH 226/KH-UBND"),
+    )
+
+    def validate_threshold(self, field) -> None:
+        if threshold_share(field.data) is None:
+            raise ValidationError(_l("Enter a percentage between 0 and 100, e.g. 90."))
+
+
+def threshold_share(text: str | None) -> float | None:
+    """'90', '90 %' or '92,5' (a percentage) → 0.9 / 0.925; None unless strictly between 0 and 100."""
+    if not text:
+        return None
+    try:
+        value = float(text.replace("%", "").replace(",", ".").strip())
+    except ValueError:
+        return None
+    return value / 100 if 0 < value < 100 else None
+
+
+class QuestionnaireUploadForm(FlaskForm):
+    file = FileField(_l("Definition file (YAML)"), validators=[FileRequired()])
+
+
+class AccountCreateForm(FlaskForm):
+    username = StringField(
+        _l("Username"), validators=[DataRequired(), Length(max=64)], filters=STRIP
+    )
+    display_name = StringField(
+        _l("Full name"), validators=[DataRequired(), Length(max=200)], filters=STRIP
+    )
+    title = StringField(_l("Job title"), validators=[Length(max=200)], filters=STRIP)
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    is_administrator = BooleanField(_l("Administrator (sees and changes everything)"))
+
+
+class AccountEditForm(FlaskForm):
+    display_name = StringField(
+        _l("Full name"), validators=[DataRequired(), Length(max=200)], filters=STRIP
+    )
+    title = StringField(_l("Job title"), validators=[Length(max=200)], filters=STRIP)
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)])
+    password_again = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))],
+    )
+
+
+class ScopeForm(FlaskForm):
+    unit = SelectField(_l("Unit"), choices=[], validate_choice=False, validators=[DataRequired()])
+    role = SelectField(_l("Role"), choices=options((r, ROLE_LABELS[r]) for r in ROLES))
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)], filters=STRIP)
+    purpose = SelectField(
+        _l("Purpose"), choices=options((p, PURPOSE_LABELS[p]) for p in API_KEY_PURPOSES)
+    )
+    unit = SelectField(_l("Unit"), choices=[], validate_choice=False, validators=[DataRequired()])
+
+
+class AuditFilterForm(FlaskForm):
+    """A GET form: nothing changes, so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    action = StringField(_l("Action starts with"), validators=[Length(max=64)], filters=STRIP)
+    actor = StringField(_l("Actor"), validators=[Length(max=200)], filters=STRIP)
