@@ -148,27 +148,42 @@ def setup_command(demo_responses: int) -> None:
 
 @click.command("check-counts")
 def check_counts_command() -> None:
-    """Recompute the answer counts from the raw answers and compare (exit 1 on any difference)."""
+    """Recompute the answer counts and index moments from the raw answers and compare them with
+    what was kept (exit 1 on any difference)."""
     from survey_app.services.counts import compare_answer_counts
+    from survey_app.services.moments import compare_index_moments
 
     cells, differences = compare_answer_counts()
     for difference in differences:
         click.echo(
             f"differs: {difference.key}: kept {difference.kept}, recomputed {difference.recomputed}"
         )
-    if differences:
-        raise click.ClickException(f"{len(differences)} of {cells:,} cells differ")
-    click.echo(f"answer counts agree with the answers ({cells:,} cells)")
+    moment_cells, moment_differences = compare_index_moments()
+    for difference in moment_differences[:20]:
+        click.echo(f"differs: moments {difference}")
+    if differences or moment_differences:
+        raise click.ClickException(
+            f"{len(differences)} of {cells:,} count cells and {len(moment_differences)} of "
+            f"{moment_cells:,} moment cells differ"
+        )
+    click.echo(
+        f"answer counts agree with the answers ({cells:,} cells); "
+        f"index moments agree ({moment_cells:,} cells)"
+    )
 
 
 @click.command("rebuild-counts")
 def rebuild_counts_command() -> None:
-    """Replace the answer counts with a recomputation from the raw answers."""
+    """Replace the answer counts and index moments with a recomputation from the raw answers."""
     from survey_app.services.counts import rebuild_answer_counts
+    from survey_app.services.moments import rebuild_index_moments
 
     cells = rebuild_answer_counts()
+    moment_cells = rebuild_index_moments()
     db.session.commit()
-    click.echo(f"answer counts rebuilt ({cells:,} cells)")
+    click.echo(
+        f"answer counts rebuilt ({cells:,} cells); index moments rebuilt ({moment_cells:,} cells)"
+    )
 
 
 @click.command("create-admin")

@@ -33,6 +33,7 @@ class Config:
     MIN_N = 30
 
     BABEL_DEFAULT_LOCALE = "vi"
+    BABEL_DEFAULT_TIMEZONE = LOCAL_TIMEZONE
     LANGUAGES = ("vi", "en")
 
     # How many reverse proxies in front of the app may set X-Forwarded-For (0: use the socket).

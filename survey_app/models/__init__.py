@@ -9,6 +9,8 @@ from survey_app.models.response import (
     LOCALES,
     Answer,
     AnswerCount,
+    HiddenComment,
+    IndexMoment,
     Response,
 )
 from survey_app.models.staff import API_KEY_PURPOSES, ROLES, ApiKey, StaffAccount, StaffScope
@@ -40,6 +42,8 @@ __all__ = [
     "ChannelQuestionnaire",
     "Counter",
     "FormerUnitCode",
+    "HiddenComment",
+    "IndexMoment",
     "Questionnaire",
     "Response",
     "StaffAccount",

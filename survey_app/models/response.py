@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -114,3 +115,37 @@ class AnswerCount(db.Model):
     entered_by: Mapped[str] = mapped_column(String(8), primary_key=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
     weight_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class IndexMoment(db.Model):
+    """Sufficient statistics for a questionnaire's index figures (analytics.IndexMoments, as bytes)
+    per unit, counter, day or month, questionnaire version, channel and who entered them: sums of
+    positive and valid answers and their cross products over respondents, from which the index and
+    its respondent-clustered interval follow exactly. Kept in the same transaction as the responses
+    (`flask check-counts` proves it). A period reads whole months plus the days at its edges."""
+
+    __tablename__ = "index_moments"
+    __table_args__ = (CheckConstraint("granularity IN ('day', 'month')", name="granularity"),)
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    granularity: Mapped[str] = mapped_column(String(5), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    questionnaire_id: Mapped[int] = mapped_column(ForeignKey("questionnaires.id"), primary_key=True)
+    counter_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    entered_by: Mapped[str] = mapped_column(String(8), primary_key=True)
+    respondents: Mapped[int] = mapped_column(Integer, default=0)
+    moments: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class HiddenComment(db.Model):
+    """A free-text answer staff hid from the dashboard (abusive, personal data). The answer itself
+    is kept: hiding is reversible and figures are unaffected."""
+
+    __tablename__ = "hidden_comments"
+
+    answer_id: Mapped[int] = mapped_column(
+        ForeignKey("answers.id", ondelete="CASCADE"), primary_key=True
+    )
+    hidden_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    hidden_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -22,7 +22,7 @@ class BackupRefused(DomainError):
 
 PG_DUMP_ADVICE = (
     "this is a PostgreSQL database: back it up with PostgreSQL's own tools, e.g. "
-    "`pg_dump --format=custom --file=survey-$(date +%F).dump \"$PGURL\"` (a libpq URL: "
+    '`pg_dump --format=custom --file=survey-$(date +%F).dump "$PGURL"` (a libpq URL: '
     "DATABASE_URL without the '+psycopg' driver part), and restore it with `pg_restore`. "
     "See the README, section Backups."
 )

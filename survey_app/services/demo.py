@@ -17,6 +17,7 @@ from sqlalchemy import select
 from survey_app.extensions import db
 from survey_app.models import Answer, Counter, Response, Unit
 from survey_app.services.counts import rebuild_answer_counts
+from survey_app.services.moments import rebuild_index_moments
 from survey_app.services.questionnaires import get_current_questionnaire
 from survey_app.services.sql import bulk_insert
 from survey_app.services.units import create_counter, create_unit
@@ -212,6 +213,7 @@ def seed_demo(
         total_answers += len(answer_rows)
         log.info("demo responses inserted %s/%s", start + size, responses)
     rebuild_answer_counts()
+    rebuild_index_moments()
     unit_count = len(unit_ids) + 1
     return DemoSummary(unit_count, len(counters), responses, total_answers)
 

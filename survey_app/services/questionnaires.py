@@ -117,3 +117,16 @@ def _next_version(key: str) -> int:
         select(func.max(Questionnaire.version)).where(Questionnaire.key == key)
     )
     return (newest or 0) + 1
+
+
+def grouping_of(definition: Definition):
+    """The analytics grouping (factors, contents, index weights) of a definition with an index."""
+    from analytics import IndexGrouping
+
+    if definition.index is None:
+        return None
+    return IndexGrouping(
+        factors={f.key: tuple(f.items) for f in definition.factors},
+        contents={c.key: tuple(c.factors) for c in definition.contents},
+        index=dict(definition.index.weights),
+    )

@@ -24,6 +24,7 @@ from survey_app.models import (
     Response,
 )
 from survey_app.services.answers import CleanAnswer, validate_answers
+from survey_app.services.moments import add_response_to_moments
 from survey_app.services.questionnaires import find_questionnaire_version
 from survey_app.services.sql import upsert_insert
 from survey_app.services.units import find_counter, find_unit_by_code
@@ -210,6 +211,16 @@ def submit_response(
     _add_to_counts(
         rows,
         definition,
+        unit_id=unit.id,
+        counter_key=counter.id if counter else 0,
+        day=local_day(submitted_at or now, policy.timezone),
+        questionnaire_id=questionnaire.id,
+        channel=channel,
+        entered_by=entered_by,
+    )
+    add_response_to_moments(
+        definition,
+        {r.question_key: r.value for r in rows if r.value is not None},
         unit_id=unit.id,
         counter_key=counter.id if counter else 0,
         day=local_day(submitted_at or now, policy.timezone),

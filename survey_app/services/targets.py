@@ -105,6 +105,50 @@ class ApplicableTarget:
     target_id: int | None  # None: the configured default, not a plan's target
 
 
+def resolve_targets(
+    units: list[Unit],
+    *,
+    metric: str,
+    questionnaire_key: str,
+    period_kinds: tuple[str, ...],
+    year: int,
+    default_threshold: float,
+) -> dict[int, ApplicableTarget]:
+    """The target for each unit in one query: the nearest ancestor's wins over wider ones, then a
+    questionnaire-specific one over a general one, then the first of `period_kinds` over later ones;
+    units without one get the configured default."""
+    candidates = db.session.scalars(
+        select(Target).where(
+            Target.metric == metric,
+            Target.period_kind.in_(period_kinds),
+            (Target.questionnaire_key.is_(None)) | (Target.questionnaire_key == questionnaire_key),
+            (Target.start_year.is_(None)) | (Target.start_year <= year),
+            (Target.end_year.is_(None)) | (Target.end_year >= year),
+        )
+    ).all()
+    resolved = {}
+    for unit in units:
+        ancestor_ids = [int(part) for part in unit.path.strip("/").split("/") if part]
+        depth = {unit_id: i for i, unit_id in enumerate(ancestor_ids)}
+        applicable = [t for t in candidates if t.unit_id is None or t.unit_id in depth]
+        if not applicable:
+            resolved[unit.id] = ApplicableTarget(default_threshold, ">=", "", None)
+            continue
+        best = max(
+            applicable,
+            key=lambda t: (
+                depth.get(t.unit_id, -1),
+                t.questionnaire_key is not None,
+                -period_kinds.index(t.period_kind),
+                t.id,
+            ),
+        )
+        resolved[unit.id] = ApplicableTarget(
+            best.threshold, best.comparison, best.source_document, best.id
+        )
+    return resolved
+
+
 def find_applicable_target(
     unit: Unit,
     *,

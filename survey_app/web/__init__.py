@@ -12,11 +12,13 @@ log = logging.getLogger(__name__)
 
 
 def register_blueprints(app: Flask) -> None:
-    from survey_app.web import admin, api, auth, dashboard, health, public
+    from survey_app.web import admin, api, api_figures, auth, dashboard, health, public
 
+    app.jinja_env.globals["current_access"] = auth.current_access
     app.register_blueprint(public.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(api_figures.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin.bp)

@@ -1,0 +1,439 @@
+"""Satisfaction figures for staff: per unit (rolled up over its subtree) and per counter, for a
+period, questionnaire, channels and whether staff-keyed forms count.
+
+The database does the counting: answer counts and index moments are summed with GROUP BY over
+small tables (cost follows cells, not responses), and the analytics package turns the sums into
+shares, indices, intervals and verdicts.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from scipy.stats import norm
+from sqlalchemy import func, or_, select
+
+import analytics
+from analytics import Verdict, difference_ci, proportion_ci, responses_to_settle, verdict
+from questionnaires import Definition
+from survey_app.extensions import db
+from survey_app.models import CHANNELS, AnswerCount, Counter, IndexMoment, Questionnaire, Unit
+from survey_app.services.periods import Period, whole_months
+from survey_app.services.questionnaires import definition_of, get_current_questionnaire, grouping_of
+from survey_app.services.targets import ApplicableTarget, resolve_targets
+
+CHANNEL_GROUPS = {
+    "kiosk": ("kiosk",),
+    "qr": ("qr_counter", "qr_dossier"),
+    "web": ("web",),
+    "paper": ("paper_entry", "interviewer"),
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    questionnaire_key: str
+    period: Period
+    channels: tuple[str, ...] = CHANNELS
+    include_staff_entered: bool = False
+    confidence: float = 0.95
+    min_n: int = 30
+    default_target: float = 0.90
+
+    @property
+    def entered_by(self) -> tuple[str, ...]:
+        return ("citizen", "staff") if self.include_staff_entered else ("citizen",)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A share or an index with its interval and verdict; no percentage below the minimum n."""
+
+    n: int
+    estimate: float | None = None
+    low: float | None = None
+    high: float | None = None
+    verdict: Verdict | None = None
+    more_responses: int | None = None
+    suppressed: bool = False
+    method: str | None = None
+    positive: int | None = None  # simple shares: the count behind the estimate
+    se: float | None = None  # indices: the linearised standard error
+
+    @property
+    def shown(self) -> bool:
+        return self.estimate is not None and not self.suppressed
+
+
+def share_figure(
+    positive: int, n: int, *, target: float | None, confidence: float, min_n: int
+) -> Figure:
+    """A simple share from counts: Wilson interval (statistics.md §1), verdict against `target`."""
+    if n == 0:
+        return Figure(0)
+    if n < min_n:
+        return Figure(n, suppressed=True)
+    interval = proportion_ci(positive, n, confidence=confidence, method="wilson")
+    judged = verdict(interval, target) if target is not None else None
+    more = None
+    if judged is Verdict.INCONCLUSIVE:
+        more = responses_to_settle(positive, n, target, confidence=confidence)
+    return Figure(
+        n,
+        interval.estimate,
+        interval.low,
+        interval.high,
+        judged,
+        more,
+        False,
+        "wilson",
+        positive=positive,
+    )
+
+
+def _from_index_figure(figure) -> Figure:
+    return Figure(
+        figure.n,
+        figure.estimate,
+        figure.low,
+        figure.high,
+        figure.verdict,
+        figure.more_responses,
+        figure.suppressed,
+        figure.method,
+        se=figure.se,
+    )
+
+
+@dataclass(frozen=True)
+class Change:
+    """The difference from the previous period, in share points, with its interval."""
+
+    estimate: float
+    low: float
+    high: float
+
+    @property
+    def significant(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+@dataclass
+class QuestionFigures:
+    key: str
+    counts: dict[int, int]  # value → answers
+    figure: Figure | None  # share positive, for questions with positive values
+
+
+@dataclass
+class UnitFigures:
+    """Everything the dashboard shows about one unit (its subtree) or one counter."""
+
+    unit: Unit
+    counter: Counter | None
+    respondents: int
+    headline: Figure
+    target: ApplicableTarget
+    previous: Figure | None = None
+    change: Change | None = None
+    factors: dict[str, Figure] = field(default_factory=dict)
+    questions: dict[str, QuestionFigures] = field(default_factory=dict)
+
+    @property
+    def below_target(self) -> bool:
+        return self.headline.verdict is Verdict.NOT_MET
+
+
+class _Source:
+    """Sums for one questionnaire over a period, keyed by (unit_id, counter_key)."""
+
+    def __init__(
+        self,
+        definition: Definition,
+        questionnaire_ids: list[int],
+        unit_ids: Sequence[int],
+        filters: Filters,
+        period: Period,
+    ):
+        self.definition = definition
+        self.grouping = grouping_of(definition)
+        self.counts: dict[tuple[int, int], dict[str, dict[int, int]]] = defaultdict(
+            lambda: defaultdict(dict)
+        )
+        self.moments: dict[tuple[int, int], analytics.IndexMoments] = {}
+        self.respondents: dict[tuple[int, int], int] = defaultdict(int)
+        common = (
+            AnswerCount.unit_id.in_(unit_ids),
+            AnswerCount.questionnaire_id.in_(questionnaire_ids),
+            AnswerCount.channel.in_(filters.channels),
+            AnswerCount.entered_by.in_(filters.entered_by),
+            AnswerCount.local_day.between(period.start, period.end),
+        )
+        rows = db.session.execute(
+            select(
+                AnswerCount.unit_id,
+                AnswerCount.counter_key,
+                AnswerCount.question_key,
+                AnswerCount.value,
+                func.sum(AnswerCount.n),
+            )
+            .where(*common)
+            .group_by(
+                AnswerCount.unit_id,
+                AnswerCount.counter_key,
+                AnswerCount.question_key,
+                AnswerCount.value,
+            )
+        )
+        for unit_id, counter_key, question_key, value, n in rows:
+            self.counts[(unit_id, counter_key)][question_key][value] = int(n)
+        if self.grouping is not None:
+            self._read_moments(questionnaire_ids, unit_ids, filters, period)
+
+    def _read_moments(self, questionnaire_ids, unit_ids, filters, period) -> None:
+        months, edges = whole_months(period)
+        selected = []
+        if months:
+            selected.append(
+                (IndexMoment.granularity == "month") & IndexMoment.period_start.in_(months)
+            )
+        for start, end in edges:
+            selected.append(
+                (IndexMoment.granularity == "day") & IndexMoment.period_start.between(start, end)
+            )
+        rows = db.session.execute(
+            select(
+                IndexMoment.unit_id,
+                IndexMoment.counter_key,
+                IndexMoment.respondents,
+                IndexMoment.moments,
+            ).where(
+                IndexMoment.unit_id.in_(unit_ids),
+                IndexMoment.questionnaire_id.in_(questionnaire_ids),
+                IndexMoment.channel.in_(filters.channels),
+                IndexMoment.entered_by.in_(filters.entered_by),
+                or_(*selected),
+            )
+        )
+        items, grouping = self.grouping.items, self.grouping
+        for unit_id, counter_key, respondents, blob in rows:
+            key = (unit_id, counter_key)
+            moments = analytics.IndexMoments.from_bytes(blob, items, grouping)
+            self.moments[key] = self.moments[key] + moments if key in self.moments else moments
+            self.respondents[key] += respondents
+
+    def cell_keys(self) -> set[tuple[int, int]]:
+        return set(self.counts) | set(self.moments)
+
+
+def _questionnaire_versions(key: str) -> tuple[Definition, list[int]]:
+    """The current definition and the ids of every version with the same index grouping (figures
+    pool versions whose scored items did not change)."""
+    _, definition = get_current_questionnaire(key)
+    grouping = grouping_of(definition)
+    ids = []
+    for questionnaire in db.session.scalars(select(Questionnaire).where(Questionnaire.key == key)):
+        other = definition_of(questionnaire)
+        if grouping_of(other) == grouping:
+            ids.append(questionnaire.id)
+    return definition, ids
+
+
+def _sum_counts(parts: Iterable[dict[str, dict[int, int]]]) -> dict[str, dict[int, int]]:
+    total: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for part in parts:
+        for question_key, values in part.items():
+            for value, n in values.items():
+                total[question_key][value] += n
+    return total
+
+
+class FigureBuilder:
+    """Figures for a set of units (each rolled up over its subtree) and their counters."""
+
+    def __init__(self, units: Sequence[Unit], filters: Filters, *, with_previous: bool = True):
+        self.filters = filters
+        self.units = list(units)
+        self.definition, self.questionnaire_ids = _questionnaire_versions(filters.questionnaire_key)
+        subtree_ids = self._subtree_unit_ids()
+        self.source = _Source(
+            self.definition, self.questionnaire_ids, subtree_ids, filters, filters.period
+        )
+        self.previous = (
+            _Source(
+                self.definition,
+                self.questionnaire_ids,
+                subtree_ids,
+                filters,
+                filters.period.previous(),
+            )
+            if with_previous
+            else None
+        )
+        self.targets = resolve_targets(
+            self.units,
+            metric="headline",
+            questionnaire_key=filters.questionnaire_key,
+            period_kinds=filters.period.target_kinds,
+            year=filters.period.end.year,
+            default_threshold=filters.default_target,
+        )
+
+    def _subtree_unit_ids(self) -> list[int]:
+        if not self.units:
+            return []
+        return list(
+            db.session.scalars(
+                select(Unit.id).where(or_(*(Unit.path.startswith(u.path) for u in self.units)))
+            )
+        )
+
+    def _unit_paths(self) -> dict[int, str]:
+        ids = {key[0] for key in self.source.cell_keys()}
+        if self.previous:
+            ids |= {key[0] for key in self.previous.cell_keys()}
+        if not ids:
+            return {}
+        return dict(db.session.execute(select(Unit.id, Unit.path).where(Unit.id.in_(ids))).all())
+
+    def _keys_under(
+        self, unit: Unit, paths: dict[int, str], source: _Source
+    ) -> list[tuple[int, int]]:
+        return [key for key in source.cell_keys() if paths.get(key[0], "").startswith(unit.path)]
+
+    def headline_of(
+        self, source: _Source, keys: list[tuple[int, int]], target: float | None
+    ) -> tuple[Figure, dict[str, Figure], int]:
+        """(headline, factor figures, respondents) for the sums under `keys`."""
+        f = self.filters
+        if source.grouping is not None:
+            present = [source.moments[k] for k in keys if k in source.moments]
+            respondents = sum(source.respondents[k] for k in keys)
+            if not present:
+                return Figure(0), {}, 0
+            report = analytics.index_from_moments(
+                sum(present[1:], present[0]),
+                source.grouping,
+                confidence=f.confidence,
+                target=target,
+                min_n=f.min_n,
+            )
+            factors = {key: _from_index_figure(fig) for key, fig in report.factors.items()}
+            return _from_index_figure(report.index), factors, respondents
+        question = self.definition.question(self.definition.headline)
+        counts = _sum_counts(source.counts[k] for k in keys).get(question.key, {})
+        n = sum(counts.values())
+        positive = sum(c for v, c in counts.items() if v in question.positive)
+        return (
+            share_figure(positive, n, target=target, confidence=f.confidence, min_n=f.min_n),
+            {},
+            n,
+        )
+
+    def _question_figures(
+        self, keys: list[tuple[int, int]], target: float | None
+    ) -> dict[str, QuestionFigures]:
+        counts = _sum_counts(self.source.counts[k] for k in keys)
+        result = {}
+        for question in self.definition.questions:
+            if question.type not in ("scale", "single", "multi"):
+                continue
+            values = dict(counts.get(question.key, {}))
+            figure = None
+            if question.positive and question.type != "multi":
+                n = sum(values.values())
+                positive = sum(c for v, c in values.items() if v in question.positive)
+                figure = share_figure(
+                    positive,
+                    n,
+                    target=target,
+                    confidence=self.filters.confidence,
+                    min_n=self.filters.min_n,
+                )
+            result[question.key] = QuestionFigures(question.key, values, figure)
+        return result
+
+    def for_unit(
+        self, unit: Unit, paths: dict[int, str] | None = None, *, details: bool = False
+    ) -> UnitFigures:
+        paths = paths if paths is not None else self._unit_paths()
+        target = self.targets[unit.id]
+        keys = self._keys_under(unit, paths, self.source)
+        headline, factors, respondents = self.headline_of(self.source, keys, target.threshold)
+        figures = UnitFigures(unit, None, respondents, headline, target, factors=factors)
+        if self.previous is not None:
+            previous_keys = self._keys_under(unit, paths, self.previous)
+            figures.previous, _, _ = self.headline_of(
+                self.previous, previous_keys, target.threshold
+            )
+            figures.change = change_between(headline, figures.previous, self.filters.confidence)
+        if details:
+            figures.questions = self._question_figures(keys, target.threshold)
+        return figures
+
+    def for_units(self) -> list[UnitFigures]:
+        paths = self._unit_paths()
+        return [self.for_unit(unit, paths) for unit in self.units]
+
+    def for_counter(self, unit: Unit, counter: Counter, *, details: bool = True) -> UnitFigures:
+        target = self.targets[unit.id]
+        key = [(unit.id, counter.id)]
+        headline, factors, respondents = self.headline_of(self.source, key, target.threshold)
+        figures = UnitFigures(unit, counter, respondents, headline, target, factors=factors)
+        if self.previous is not None:
+            figures.previous, _, _ = self.headline_of(self.previous, key, target.threshold)
+            figures.change = change_between(headline, figures.previous, self.filters.confidence)
+        if details:
+            figures.questions = self._question_figures(key, target.threshold)
+        return figures
+
+
+def change_between(current: Figure, previous: Figure | None, confidence: float) -> Change | None:
+    """current − previous. Simple shares: Newcombe's hybrid score interval (statistics.md §3).
+    Indices: the two periods are independent samples of respondents, so Var(d) = se1² + se2²
+    and the interval is d ± z·sqrt(se1² + se2²)."""
+    if previous is None or not current.shown or not previous.shown:
+        return None
+    if current.positive is not None and previous.positive is not None:
+        interval = difference_ci(
+            current.positive,
+            current.n,
+            previous.positive,
+            previous.n,
+            confidence=confidence,
+            method="newcombe",
+        )
+        return Change(interval.estimate, interval.low, interval.high)
+    if current.se is None or previous.se is None:
+        return None
+    half = float(norm.ppf(0.5 + confidence / 2)) * (current.se**2 + previous.se**2) ** 0.5
+    difference = current.estimate - previous.estimate
+    return Change(difference, difference - half, difference + half)
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    label: str
+    start: date
+    figure: Figure
+
+
+def monthly_trend(
+    unit: Unit, filters: Filters, *, months: int = 12, counter: Counter | None = None
+) -> list[TrendPoint]:
+    """The headline per month for the `months` months up to the filters' period end."""
+    from survey_app.services.periods import _add_months, period_of
+
+    last = period_of("month", filters.period.end)
+    points = []
+    builder_filters = filters
+    for offset in range(months - 1, -1, -1):
+        month = period_of("month", _add_months(last.start, -offset))
+        month_filters = Filters(**{**builder_filters.__dict__, "period": month})
+        builder = FigureBuilder([unit], month_filters, with_previous=False)
+        figures = (
+            builder.for_counter(unit, counter, details=False) if counter else builder.for_unit(unit)
+        )
+        points.append(TrendPoint(month.start.strftime("%m/%Y"), month.start, figures.headline))
+    return points

@@ -1,0 +1,189 @@
+"""Index moments per unit, counter, day and month: kept with each response, rebuilt from the raw
+answers in bulk, and compared with a recomputation (see models.IndexMoment)."""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+from sqlalchemy import and_, delete, select, update
+
+import analytics
+from questionnaires import Definition
+from survey_app.extensions import db
+from survey_app.models import Answer, IndexMoment, Questionnaire, Response
+from survey_app.services.questionnaires import definition_of, grouping_of
+from survey_app.services.sql import upsert_insert
+
+GRANULARITIES = ("day", "month")
+
+
+def month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def answer_row(definition: Definition, values: dict[str, int]) -> np.ndarray:
+    """One respondent's row for the index items: 1 positive, 0 valid but not positive, NaN none."""
+    row = np.full(len(grouping_of(definition).items), np.nan)
+    for i, key in enumerate(grouping_of(definition).items):
+        if key in values:
+            row[i] = 1.0 if values[key] in definition.question(key).positive else 0.0
+    return row
+
+
+def add_response_to_moments(
+    definition: Definition,
+    values: dict[str, int],
+    *,
+    unit_id: int,
+    counter_key: int,
+    day: date,
+    questionnaire_id: int,
+    channel: str,
+    entered_by: str,
+) -> None:
+    """Add one response to its day and month moments (same transaction as the response). Rows
+    are created empty if missing, then locked and updated, so concurrent writers serialise."""
+    grouping = grouping_of(definition)
+    if grouping is None:
+        return
+    addition = analytics.IndexMoments.from_rows(
+        answer_row(definition, values)[None, :], grouping.items, grouping
+    )
+    for granularity, start in (("day", day), ("month", month_of(day))):
+        key = {
+            "unit_id": unit_id,
+            "granularity": granularity,
+            "period_start": start,
+            "questionnaire_id": questionnaire_id,
+            "counter_key": counter_key,
+            "channel": channel,
+            "entered_by": entered_by,
+        }
+        where = and_(*(getattr(IndexMoment, column) == value for column, value in key.items()))
+        db.session.execute(
+            upsert_insert(IndexMoment.__table__)
+            .values(
+                **key,
+                respondents=0,
+                moments=analytics.IndexMoments.zero(grouping.items, grouping).to_bytes(),
+            )
+            .on_conflict_do_nothing()
+        )
+        stored = db.session.execute(
+            select(IndexMoment.moments, IndexMoment.respondents).where(where).with_for_update()
+        ).one()
+        total = (
+            analytics.IndexMoments.from_bytes(stored.moments, grouping.items, grouping) + addition
+        )
+        db.session.execute(
+            update(IndexMoment)
+            .where(where)
+            .values(moments=total.to_bytes(), respondents=stored.respondents + 1)
+        )
+
+
+@dataclass(frozen=True)
+class _Cell:
+    unit_id: int
+    granularity: str
+    period_start: date
+    questionnaire_id: int
+    counter_key: int
+    channel: str
+    entered_by: str
+
+
+def compute_moments(
+    questionnaire_ids: Iterable[int] | None = None,
+) -> dict[_Cell, tuple[int, bytes]]:
+    """Moments recomputed from the raw answers (bulk; for rebuilds and checks, not requests)."""
+    result: dict[_Cell, tuple[int, bytes]] = {}
+    query = select(Questionnaire)
+    if questionnaire_ids is not None:
+        query = query.where(Questionnaire.id.in_(list(questionnaire_ids)))
+    for questionnaire in db.session.scalars(query):
+        definition = definition_of(questionnaire)
+        grouping = grouping_of(definition)
+        if grouping is None:
+            continue
+        items = {key: i for i, key in enumerate(grouping.items)}
+        positive = {key: definition.question(key).positive for key in grouping.items}
+        responses = db.session.execute(
+            select(
+                Response.id,
+                Response.unit_id,
+                Response.counter_id,
+                Response.local_day,
+                Response.channel,
+                Response.entered_by,
+            ).where(Response.questionnaire_id == questionnaire.id)
+        ).all()
+        if not responses:
+            continue
+        index_of = {row.id: i for i, row in enumerate(responses)}
+        matrix = np.full((len(responses), len(items)), np.nan)
+        answers = db.session.execute(
+            select(Answer.response_id, Answer.question_key, Answer.value)
+            .join(Response, Response.id == Answer.response_id)
+            .where(
+                Response.questionnaire_id == questionnaire.id, Answer.question_key.in_(list(items))
+            )
+        )
+        for response_id, question_key, value in answers:
+            matrix[index_of[response_id], items[question_key]] = (
+                1.0 if value in positive[question_key] else 0.0
+            )
+        groups: dict[_Cell, list[int]] = defaultdict(list)
+        for i, row in enumerate(responses):
+            for granularity, start in (("day", row.local_day), ("month", month_of(row.local_day))):
+                cell = _Cell(
+                    row.unit_id,
+                    granularity,
+                    start,
+                    questionnaire.id,
+                    row.counter_id or 0,
+                    row.channel,
+                    row.entered_by,
+                )
+                groups[cell].append(i)
+        for cell, rows in groups.items():
+            moments = analytics.IndexMoments.from_rows(matrix[rows], grouping.items, grouping)
+            result[cell] = (len(rows), moments.to_bytes())
+    return result
+
+
+def rebuild_index_moments() -> int:
+    """Replace every stored moment with a recomputation from the answers; returns the cell count."""
+    db.session.execute(delete(IndexMoment))
+    cells = compute_moments()
+    rows = [
+        {**cell.__dict__, "respondents": n, "moments": blob} for cell, (n, blob) in cells.items()
+    ]
+    if rows:
+        db.session.execute(IndexMoment.__table__.insert(), rows)
+    return len(rows)
+
+
+def compare_index_moments() -> tuple[int, list[str]]:
+    """(cells compared, descriptions of the cells that differ)."""
+    kept = {
+        _Cell(
+            r.unit_id,
+            r.granularity,
+            r.period_start,
+            r.questionnaire_id,
+            r.counter_key,
+            r.channel,
+            r.entered_by,
+        ): (r.respondents, r.moments)
+        for r in db.session.scalars(select(IndexMoment))
+    }
+    recomputed = compute_moments()
+    differences = [
+        f"{cell}: kept {kept.get(cell, (0, b''))[0]} respondents, recomputed {recomputed.get(cell, (0, b''))[0]}"
+        for cell in kept.keys() | recomputed.keys()
+        if kept.get(cell) != recomputed.get(cell)
+    ]
+    return len(kept.keys() | recomputed.keys()), differences

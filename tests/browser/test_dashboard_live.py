@@ -1,0 +1,67 @@
+"""A manager watches the dashboard; a citizen rates in another browser; the figure changes live."""
+
+import json
+import re
+import uuid
+
+from playwright.sync_api import expect
+
+from survey_app.extensions import db
+from survey_app.services.accounts import add_scope, create_account
+from survey_app.services.units import create_counter, create_unit
+
+PASSWORD = "correct horse battery"
+
+
+def _setup(app):
+    with app.app_context():
+        province = create_unit("P", "Tỉnh Thử Nghiệm", kind="province")
+        ward = create_unit("P-W1", "Phường An Lạc", kind="ward", parent=province)
+        counter = create_counter(ward, "Q1", "Quầy 1 – Hộ tịch", "Counter 1")
+        account = create_account("quanly", PASSWORD, display_name="Trần Thị Bình")
+        add_scope(account, province, "manager")
+        db.session.commit()
+        return ward.id, counter.id
+
+
+def _rate(page, base_url, rating):
+    """Submit a quick rating through the public API from a citizen's browser."""
+    payload = {
+        "id": str(uuid.uuid4()),
+        "questionnaire": "quick-rating",
+        "version": 1,
+        "unit": "P-W1",
+        "counter": "Q1",
+        "answers": {"rating": rating},
+    }
+    status = page.evaluate(
+        """async ([url, body]) => (await fetch(url, {method: "POST", headers: {"Content-Type": "application/json"}, body})).status""",
+        [f"{base_url}/api/v1/responses", json.dumps(payload)],
+    )
+    assert status == 201
+
+
+def test_a_manager_sees_a_new_rating_within_ten_seconds(live_server, new_context):
+    _, counter_id = _setup(live_server.app)
+    citizen = new_context().new_page()
+    citizen.goto(live_server.url + "/")
+    for _ in range(3):
+        _rate(citizen, live_server.url, 3)
+
+    staff = new_context().new_page()
+    staff.goto(live_server.url + "/login")
+    staff.fill("input[name=username]", "quanly")
+    staff.fill("input[name=password]", PASSWORD)
+    staff.click("button[type=submit]")
+    staff.wait_for_url(re.compile(r"/staff/"))
+    staff.goto(live_server.url + "/staff/?questionnaire=quick-rating&period=today")
+    expect(staff.locator("tr[data-unit='P-W1'] td[data-n]")).to_have_text("3")
+
+    staff.click("tr[data-unit='P-W1'] a")
+    staff.click("tr[data-counter='Q1'] a")
+    expect(staff).to_have_url(re.compile(rf"/staff/counters/{counter_id}"))
+    count = staff.locator("#live-figures .headline-figure [data-n]")
+    expect(count).to_have_text("3")
+
+    _rate(citizen, live_server.url, 1)
+    expect(count).to_have_text("4", timeout=10_000)
