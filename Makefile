@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 HOST ?= 127.0.0.1
-DEMO_RESPONSES ?= 20000
+DEMO_RESPONSES ?= 60000
 
 .PHONY: run test lint format venv dev-venv system-deps postgres translations benchmark clean
 
@@ -35,6 +35,7 @@ run: venv translations
 	@echo
 	@echo "  The service runs on the embedded SQLite database (instance/survey.db). Open:"
 	@echo "    http://$(HOST):$(PORT)/                              front page"
+	@echo "    http://$(HOST):$(PORT)/login                         staff sign-in (accounts above)"
 	@echo "    http://$(HOST):$(PORT)/healthz                       health check"
 	@echo "    http://$(HOST):$(PORT)/api/v1/questionnaires/sipas-counter   a questionnaire (JSON)"
 	@echo "    http://$(HOST):$(PORT)/api/v1/openapi.json           the API description"

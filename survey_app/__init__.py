@@ -26,6 +26,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
     else:
         app.config.from_object(config)
     _require_secret_key(app)
+    _ensure_sqlite_directory(app.config["SQLALCHEMY_DATABASE_URI"])
 
     from survey_app import models  # noqa: F401  (registers every table with the metadata)
 
@@ -57,6 +58,18 @@ def _require_secret_key(app: Flask) -> None:
             "value (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`), or run "
             "with SURVEY_ENV=development for a local, throwaway setup."
         )
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    """Like flaskr's `os.makedirs(app.instance_path)`: a fresh clone has no instance/ folder yet,
+    and SQLite cannot create the folder its file goes in."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _migrations_dir():

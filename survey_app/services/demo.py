@@ -250,7 +250,12 @@ def _counter_answers(rng, definition, ids, levels) -> list[dict]:
         )
     }
     items = [(item, factor_tilt[f.key]) for f in definition.factors for item in f.items]
-    p = np.clip(levels[:, None] + np.array([t for _, t in items])[None, :], 0.5, 0.995)
+    # A respondent's mood moves all their answers together (as in real surveys, where it makes
+    # the index's design effect exceed 1); factors tilt around the unit's level.
+    mood = rng.normal(0, 0.12, len(ids))
+    p = np.clip(
+        levels[:, None] + mood[:, None] + np.array([t for _, t in items])[None, :], 0.3, 0.995
+    )
     answered = rng.random(p.shape) < 0.94
     values = _levels_to_values(rng, rng.random(p.shape) < p)
     overall = _levels_to_values(rng, rng.random(len(ids)) < levels)

@@ -69,6 +69,13 @@ def current_access() -> Access:
     return g.access
 
 
+def session_is_fresh() -> bool:
+    """Signed in less than PERMANENT_SESSION_LIFETIME ago (the cookie alone is not trusted for it)."""
+    signed_in_at = session.get("signed_in_at", 0)
+    lifetime: timedelta = current_app.config["PERMANENT_SESSION_LIFETIME"]
+    return utcnow().timestamp() - signed_in_at <= lifetime.total_seconds()
+
+
 # Each decorator marks the view with `required_role` ("staff", "manager", "administrator"), so
 # that a test can walk the URL map and check every endpoint against what it declares.
 
@@ -79,9 +86,7 @@ def staff_required(view: Callable) -> Callable:
     @wraps(view)
     @login_required
     def wrapper(*args, **kwargs):
-        signed_in_at = session.get("signed_in_at", 0)
-        lifetime: timedelta = current_app.config["PERMANENT_SESSION_LIFETIME"]
-        if utcnow().timestamp() - signed_in_at > lifetime.total_seconds():
+        if not session_is_fresh():
             logout_user()
             session.clear()
             flash(_l("Your session has expired; please sign in again."), "info")
@@ -193,3 +198,6 @@ def logout():
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+logout.required_role = "staff"
