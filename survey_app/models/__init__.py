@@ -1,6 +1,16 @@
 """The data model. Importing this package registers every table with the metadata (Alembic needs it)."""
 
+from survey_app.models.annual import (
+    AnnualLink,
+    FormDraft,
+    PaperFormEntry,
+    RateLimitHit,
+    SampleCode,
+    SamplingFrame,
+)
 from survey_app.models.audit import AuditEvent
+from survey_app.models.device import Kiosk, OfficerDuty
+from survey_app.models.qr import DossierRating, PosterCode
 from survey_app.models.questionnaire import Questionnaire
 from survey_app.models.response import (
     ANSWERED_MARKER,
@@ -35,17 +45,27 @@ __all__ = [
     "PERIOD_KINDS",
     "ROLES",
     "UNIT_KINDS",
+    "AnnualLink",
     "Answer",
     "AnswerCount",
     "ApiKey",
     "AuditEvent",
     "ChannelQuestionnaire",
     "Counter",
+    "DossierRating",
+    "FormDraft",
     "FormerUnitCode",
     "HiddenComment",
     "IndexMoment",
+    "Kiosk",
+    "OfficerDuty",
+    "PaperFormEntry",
+    "PosterCode",
     "Questionnaire",
+    "RateLimitHit",
     "Response",
+    "SampleCode",
+    "SamplingFrame",
     "StaffAccount",
     "StaffScope",
     "Target",

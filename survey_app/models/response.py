@@ -60,6 +60,11 @@ class Response(db.Model):
     weight: Mapped[float] = mapped_column(Float, default=1.0)
     # SHA-256 of the canonical submitted content: a replay with the same id must match it.
     content_hash: Mapped[str] = mapped_column(String(64))
+    # The kiosk it came from, and the officer on duty at the counter then (both optional).
+    kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"), index=True)
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"), index=True)
+    # The annual survey's year, for annual forms (entered after the year ended, too).
+    survey_year: Mapped[int | None] = mapped_column(Integer)
 
     answers: Mapped[list["Answer"]] = relationship(
         back_populates="response", cascade="all, delete-orphan", passive_deletes=True

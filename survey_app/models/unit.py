@@ -78,6 +78,8 @@ class Counter(db.Model):
     name_vi: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Lĩnh vực (e.g. "hộ tịch", "đất đai"): with the unit, the stratum of the annual design.
+    service_area: Mapped[str | None] = mapped_column(String(64))
 
     unit: Mapped[Unit] = relationship(back_populates="counters")
 

@@ -77,11 +77,18 @@ def submit_response(
     entered_by: str = "citizen",
     policy: SubmissionPolicy | None = None,
     now: datetime | None = None,
+    kiosk_id: int | None = None,
+    officer_id: int | None = None,
+    survey_year: int | None = None,
+    expected_unit_id: int | None = None,
+    expected_counter_id: int | None = None,
 ) -> SubmissionResult:
     """Validate `payload` and store it as one response with its answers and counts.
 
     `channel` and `entered_by` come from how the caller authenticated, never from the payload
-    alone. Idempotent: the same id with the same content returns the stored response
+    alone; so do `kiosk_id`, `officer_id` and `survey_year`. A caller bound to one unit or counter
+    (a kiosk, a poster, a dossier code) passes `expected_unit_id` / `expected_counter_id`, and a
+    payload naming another is refused. Idempotent: the same id with the same content returns the stored response
     (created=False). Raises ValidationError listing every problem, or Conflict when the id is
     already stored with other content. Adds and flushes only: the caller commits.
     """
@@ -144,6 +151,11 @@ def submit_response(
             elif not counter.active:
                 problem("counter", f"counter {counter_code!r} is no longer in use")
 
+    if expected_unit_id is not None and unit is not None and unit.id != expected_unit_id:
+        problem("unit", "is not the unit this device or code belongs to")
+    if expected_counter_id is not None and (counter is None or counter.id != expected_counter_id):
+        problem("counter", "is not the counter this device or code belongs to")
+
     rows: list[CleanAnswer] = []
     if definition is not None:
         rows, answer_problems = validate_answers(definition, payload.get("answers"))
@@ -181,6 +193,9 @@ def submit_response(
             local_day=local_day(submitted_at or now, policy.timezone),
             weight=1.0,
             content_hash=content_hash,
+            kiosk_id=kiosk_id,
+            officer_id=officer_id,
+            survey_year=survey_year,
         )
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(Response.id)

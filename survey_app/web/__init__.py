@@ -12,7 +12,19 @@ log = logging.getLogger(__name__)
 
 
 def register_blueprints(app: Flask) -> None:
-    from survey_app.web import admin, api, api_figures, auth, dashboard, health, public
+    from survey_app.web import (
+        admin,
+        annual,
+        api,
+        api_figures,
+        auth,
+        dashboard,
+        exports,
+        health,
+        kiosk,
+        public,
+        qr,
+    )
 
     app.jinja_env.globals["current_access"] = auth.current_access
     app.register_blueprint(public.bp)
@@ -22,6 +34,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(kiosk.bp)
+    app.register_blueprint(qr.bp)
+    app.register_blueprint(annual.bp)
+    app.register_blueprint(exports.bp)
 
 
 def wants_json() -> bool:

@@ -1,0 +1,5 @@
+"""QR forms on citizens' phones: counter posters and single-use dossier codes."""
+
+from flask import Blueprint
+
+bp = Blueprint("qr", __name__)
