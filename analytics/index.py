@@ -263,8 +263,13 @@ def compose_index(
     if not np.all((data[valid] == 0.0) | (data[valid] == 1.0)):
         raise ValueError("answers must hold only 1.0, 0.0 and NaN")
     w = as_weights(weights, respondents)
-    design = Design(respondents, strata, None, population)
-    df = design.degrees_of_freedom(w > 0) if respondents else 0
+    if respondents < 2:
+        # One respondent has no design-based variance (R: a lonely PSU). Its figures are still
+        # reported: suppressed below min_n, Clopper-Pearson at 0 or 1, else "df = 0" below.
+        design, df = None, 0
+    else:
+        design = Design(respondents, strata, None, population)
+        df = design.degrees_of_freedom(w > 0)
 
     counted = valid & (w > 0)[:, None]
     positive = counted & (data == 1.0)
@@ -324,7 +329,7 @@ def _figure(
     level_name: str,
     part: _Component,
     pooled: int,
-    design: Design,
+    design: Design | None,
     df: int,
     confidence: float,
     target: float | None,
@@ -343,7 +348,7 @@ def _figure(
         se = 0.0
         low, high = _bounds(estimate * n, float(n), confidence, FALLBACK_METHOD)
     else:
-        if df < 1:
+        if df < 1 or design is None:
             raise ValueError(f"too few respondents for a design-based interval (df = {df})")
         method = "logit"
         variance = design.variance(part.influence)

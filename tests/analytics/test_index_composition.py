@@ -324,3 +324,13 @@ def test_figures_are_coherent(cells: list, rows: int, seed: int) -> None:
         assert figure.low is not None and figure.high is not None
         assert 0.0 <= figure.low <= figure.estimate <= figure.high <= 1.0
         assert figure.verdict is verdict(figure, 0.9)
+
+
+def test_a_single_respondent_is_reported_not_refused() -> None:
+    """A new unit's first response must not break a report: below min_n it is a count."""
+    grouping = IndexGrouping(factors={"A": ("a1", "a2")}, contents={"s": ("A",)}, index={"s": 1.0})
+    report = compose_index([[1.0, 0.0]], ["a1", "a2"], grouping, min_n=30)
+    assert report.respondents == 1
+    assert report.index.suppressed and report.index.n == 1 and report.index.estimate is None
+    all_positive = compose_index([[1.0, 1.0]], ["a1", "a2"], grouping, min_n=1)
+    assert all_positive.index.estimate == 1.0 and all_positive.index.method == "clopper_pearson"

@@ -260,13 +260,12 @@ def test_suppression_below_min_n_keeps_the_count() -> None:
     )
 
 
-def test_a_single_respondent_gives_figures_where_compose_index_raises() -> None:
-    """compose_index rejects one respondent (a single-cluster stratum); the dashboard must not."""
+def test_a_single_respondent_gives_the_same_figures_both_ways() -> None:
+    """One respondent (a new unit's first response) is reported, not refused, on both paths."""
     row = np.array([[1.0, 1.0, math.nan, 0.0, 0.0, 1.0, 0.0]])  # A: 1, 1; B: 0, 0; P: 1, 0
-    with pytest.raises(ValueError, match="single cluster"):
-        compose_index(row, ITEMS, GROUPING)
     moments = IndexMoments.from_rows(row, ITEMS, GROUPING)
     report = index_from_moments(moments, GROUPING, target=0.9)
+    assert report == compose_index(row, ITEMS, GROUPING, target=0.9)
     assert report.respondents == 1
     assert all(f.suppressed and f.note == "below minimum n" for f in report.factors.values())
     assert (report.index.n, report.index.df, report.items["A3"].note) == (1, 0, "no answers")
