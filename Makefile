@@ -46,11 +46,13 @@ run: venv translations
 test: dev-venv translations system-deps postgres
 	$(BIN)/python -m pytest
 
-# Debian packages the browser and QR tests use. Installed only when missing (needs root).
+# Debian packages the tests use: Chromium (browser tests), zbarimg (decoding printed QR codes).
+# Installed only when missing (needs root, as on CI).
+SYSTEM_PACKAGES := chromium fonts-dejavu-core zbar-tools
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
-		echo "installing Debian's chromium for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v zbarimg >/dev/null 2>&1; then \
+		echo "installing Debian packages for the tests: $(SYSTEM_PACKAGES)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
 	fi
 
 # Start the local PostgreSQL cluster if it is installed but down (the tests use 127.0.0.1:5432).

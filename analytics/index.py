@@ -32,7 +32,7 @@ Lumley, T. (2010). *Complex Surveys: A Guide to Analysis Using R*, ch. 2-3. Wile
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -335,33 +335,71 @@ def _figure(
     target: float | None,
     min_n: int,
 ) -> IndexFigure:
-    n = int(np.count_nonzero(part.answered))
-    if part.estimate is None or part.influence is None or n == 0:
-        return _blank(key, level_name, 0, None, part.missing, NO_ANSWERS)
+    def variance() -> float:
+        assert design is not None and part.influence is not None
+        return design.variance(part.influence)
+
+    return build_figure(
+        key,
+        level_name,
+        n=int(np.count_nonzero(part.answered)),
+        estimate=part.estimate,
+        has_variance=part.influence is not None,
+        extreme=part.extreme,
+        missing=part.missing,
+        variance=variance,
+        pooled=pooled,
+        df=df,
+        confidence=confidence,
+        target=target,
+        min_n=min_n,
+    )
+
+
+def build_figure(
+    key: str,
+    level_name: str,
+    *,
+    n: int,
+    estimate: float | None,
+    has_variance: bool,
+    extreme: float | None,
+    missing: tuple[str, ...],
+    variance: Callable[[], float],
+    pooled: int,
+    df: int,
+    confidence: float,
+    target: float | None,
+    min_n: int,
+) -> IndexFigure:
+    """One figure from its estimate and a way to get its linearised variance (from per-respondent
+    influences in compose_index, from moments in index_from_moments): suppression, the
+    Clopper-Pearson fallback at 0 or 1, the logit interval, design effect, verdict."""
+    if estimate is None or not has_variance or n == 0:
+        return _blank(key, level_name, 0, None, missing, NO_ANSWERS)
     if n < min_n:
-        return _blank(key, level_name, n, df, part.missing, BELOW_MIN_N)
-    estimate = part.estimate
+        return _blank(key, level_name, n, df, missing, BELOW_MIN_N)
     deff: float | None = None
     n_eff: float | None = None
-    if part.extreme is not None:
+    if extreme is not None:
         method = FALLBACK_METHOD
         se = 0.0
         low, high = _bounds(estimate * n, float(n), confidence, FALLBACK_METHOD)
     else:
-        if df < 1 or design is None:
+        if df < 1:
             raise ValueError(f"too few respondents for a design-based interval (df = {df})")
         method = "logit"
-        variance = design.variance(part.influence)
-        se = math.sqrt(variance)
-        low, high = design_interval(estimate, variance, df, n, confidence, method)
+        var = variance()
+        se = math.sqrt(var)
+        low, high = design_interval(estimate, var, df, n, confidence, method)
         if pooled > 1:
-            deff = variance * (pooled - 1) / (estimate * (1.0 - estimate))
+            deff = var * (pooled - 1) / (estimate * (1.0 - estimate))
             n_eff = pooled / deff if deff > 0 else math.inf
     outcome: Verdict | None = None
     more: int | None = None
     if target is not None:
         outcome = verdict(_Bounds(low, high), target)
-        if part.extreme is not None:
+        if extreme is not None:
             more = settle_at_share(
                 estimate, n, target, confidence=confidence, method=FALLBACK_METHOD
             )
@@ -382,7 +420,7 @@ def _figure(
         verdict=outcome,
         more_responses=more,
         suppressed=False,
-        missing=part.missing,
+        missing=missing,
     )
 
 

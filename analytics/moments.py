@@ -38,7 +38,6 @@ respondent (a stratum with one cluster), ``index_from_moments`` reports its figu
 from __future__ import annotations
 
 import json
-import math
 import struct
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,19 +51,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from analytics._validate import check_confidence, check_count, check_share
-from analytics.design import FALLBACK_METHOD, design_interval
 from analytics.index import (
-    BELOW_MIN_N,
-    NO_ANSWERS,
     IndexFigure,
     IndexGrouping,
     IndexReport,
-    _blank,
-    _Bounds,
     _keys,
-    _settle_logit,
+    build_figure,
 )
-from analytics.proportion import Verdict, _bounds, settle_at_share, verdict
 
 __all__ = ["MOMENTS_LAYOUT", "IndexMoments", "index_from_moments"]
 
@@ -613,53 +606,19 @@ def _figure(
     target: float | None,
     min_n: int,
 ) -> IndexFigure:
-    """``analytics.index._figure`` with the variance from the moments."""
-    n = part.n
-    if part.estimate is None or part.coefficients is None or n == 0:
-        return _blank(key, level_name, 0, None, part.missing, NO_ANSWERS)
-    if n < min_n:
-        return _blank(key, level_name, n, df, part.missing, BELOW_MIN_N)
-    estimate = part.estimate
-    deff: float | None = None
-    n_eff: float | None = None
-    if part.extreme is not None:
-        method = FALLBACK_METHOD
-        se = 0.0
-        low, high = _bounds(estimate * n, float(n), confidence, FALLBACK_METHOD)
-    else:
-        if df < 1:
-            raise ValueError(f"too few respondents for a design-based interval (df = {df})")
-        method = "logit"
-        variance = variance_of(part.coefficients)
-        se = math.sqrt(variance)
-        low, high = design_interval(estimate, variance, df, n, confidence, method)
-        if pooled > 1:
-            deff = variance * (pooled - 1) / (estimate * (1.0 - estimate))
-            n_eff = pooled / deff if deff > 0 else math.inf
-    outcome: Verdict | None = None
-    more: int | None = None
-    if target is not None:
-        outcome = verdict(_Bounds(low, high), target)
-        if part.extreme is not None:
-            more = settle_at_share(
-                estimate, n, target, confidence=confidence, method=FALLBACK_METHOD
-            )
-        else:
-            more = _settle_logit(estimate, se, df, n, target, confidence)
-    return IndexFigure(
-        key=key,
-        level=level_name,
-        n=n,
-        estimate=estimate,
-        low=low,
-        high=high,
-        se=se,
-        df=df,
-        deff=deff,
-        n_eff=n_eff,
-        method=method,
-        verdict=outcome,
-        more_responses=more,
-        suppressed=False,
+    """``analytics.index`` figures, with the variance from the moments."""
+    return build_figure(
+        key,
+        level_name,
+        n=part.n,
+        estimate=part.estimate,
+        has_variance=part.coefficients is not None,
+        extreme=part.extreme,
         missing=part.missing,
+        variance=lambda: variance_of(part.coefficients),
+        pooled=pooled,
+        df=df,
+        confidence=confidence,
+        target=target,
+        min_n=min_n,
     )
