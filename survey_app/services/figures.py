@@ -60,6 +60,8 @@ class Figure:
     method: str | None = None
     positive: int | None = None  # simple shares: the count behind the estimate
     se: float | None = None  # indices: the linearised standard error
+    deff: float | None = None  # indices: design effect (analytics.IndexFigure.deff)
+    n_eff: float | None = None  # indices: effective number of answers (IndexFigure.n_eff)
 
     @property
     def shown(self) -> bool:
@@ -103,6 +105,8 @@ def _from_index_figure(figure) -> Figure:
         figure.suppressed,
         figure.method,
         se=figure.se,
+        deff=figure.deff,
+        n_eff=figure.n_eff,
     )
 
 
@@ -302,23 +306,37 @@ class FigureBuilder:
     ) -> list[tuple[int, int]]:
         return [key for key in source.cell_keys() if paths.get(key[0], "").startswith(unit.path)]
 
+    def cell_keys_of(self, unit: Unit, *, previous: bool = False) -> list[tuple[int, int]]:
+        """The (unit_id, counter_key) cells under `unit`'s subtree, this period or the previous."""
+        source = self.previous if previous else self.source
+        return [] if source is None else self._keys_under(unit, self._unit_paths(), source)
+
+    def index_report_of(
+        self, source: _Source, keys: list[tuple[int, int]], target: float | None
+    ) -> "analytics.IndexReport | None":
+        """Every index figure (items, factors, contents, index) for the moments under `keys`;
+        None for a questionnaire without an index or without any moments there."""
+        present = [source.moments[k] for k in keys if k in source.moments]
+        if source.grouping is None or not present:
+            return None
+        return analytics.index_from_moments(
+            sum(present[1:], present[0]),
+            source.grouping,
+            confidence=self.filters.confidence,
+            target=target,
+            min_n=self.filters.min_n,
+        )
+
     def headline_of(
         self, source: _Source, keys: list[tuple[int, int]], target: float | None
     ) -> tuple[Figure, dict[str, Figure], int]:
         """(headline, factor figures, respondents) for the sums under `keys`."""
         f = self.filters
         if source.grouping is not None:
-            present = [source.moments[k] for k in keys if k in source.moments]
             respondents = sum(source.respondents[k] for k in keys)
-            if not present:
+            report = self.index_report_of(source, keys, target)
+            if report is None:
                 return Figure(0), {}, 0
-            report = analytics.index_from_moments(
-                sum(present[1:], present[0]),
-                source.grouping,
-                confidence=f.confidence,
-                target=target,
-                min_n=f.min_n,
-            )
             factors = {key: _from_index_figure(fig) for key, fig in report.factors.items()}
             return _from_index_figure(report.index), factors, respondents
         question = self.definition.question(self.definition.headline)
@@ -422,18 +440,77 @@ class TrendPoint:
 def monthly_trend(
     unit: Unit, filters: Filters, *, months: int = 12, counter: Counter | None = None
 ) -> list[TrendPoint]:
-    """The headline per month for the `months` months up to the filters' period end."""
+    """The headline per month for the `months` months up to the filters' period end, in two or
+    three queries: monthly index moments (or daily answer counts) summed per month."""
     from survey_app.services.periods import _add_months, period_of
 
-    last = period_of("month", filters.period.end)
-    points = []
-    builder_filters = filters
-    for offset in range(months - 1, -1, -1):
-        month = period_of("month", _add_months(last.start, -offset))
-        month_filters = Filters(**{**builder_filters.__dict__, "period": month})
-        builder = FigureBuilder([unit], month_filters, with_previous=False)
-        figures = (
-            builder.for_counter(unit, counter, details=False) if counter else builder.for_unit(unit)
+    first = _add_months(period_of("month", filters.period.end).start, -(months - 1))
+    starts = [_add_months(first, i) for i in range(months)]
+    end = _add_months(starts[-1], 1)
+    definition, questionnaire_ids = _questionnaire_versions(filters.questionnaire_key)
+    grouping = grouping_of(definition)
+    unit_ids = (
+        [unit.id]
+        if counter
+        else list(db.session.scalars(select(Unit.id).where(Unit.path.startswith(unit.path))))
+    )
+    target = resolve_targets(
+        [unit],
+        metric="headline",
+        questionnaire_key=filters.questionnaire_key,
+        period_kinds=("month", "quarter", "year"),
+        year=filters.period.end.year,
+        default_threshold=filters.default_target,
+    )[unit.id].threshold
+    figures: dict[date, Figure] = {}
+    if grouping is not None:
+        query = select(IndexMoment.period_start, IndexMoment.moments).where(
+            IndexMoment.granularity == "month",
+            IndexMoment.period_start.in_(starts),
+            IndexMoment.unit_id.in_(unit_ids),
+            IndexMoment.questionnaire_id.in_(questionnaire_ids),
+            IndexMoment.channel.in_(filters.channels),
+            IndexMoment.entered_by.in_(filters.entered_by),
         )
-        points.append(TrendPoint(month.start.strftime("%m/%Y"), month.start, figures.headline))
-    return points
+        if counter is not None:
+            query = query.where(IndexMoment.counter_key == counter.id)
+        blobs: dict[date, list[bytes]] = defaultdict(list)
+        for start, blob in db.session.execute(query):
+            blobs[start].append(blob)
+        for start, month_blobs in blobs.items():
+            moments = analytics.IndexMoments.sum_bytes(month_blobs, grouping.items, grouping)
+            report = analytics.index_from_moments(
+                moments, grouping, confidence=filters.confidence, target=target, min_n=filters.min_n
+            )
+            figures[start] = _from_index_figure(report.index)
+    else:
+        question = definition.question(definition.headline)
+        query = (
+            select(AnswerCount.local_day, AnswerCount.value, func.sum(AnswerCount.n))
+            .where(
+                AnswerCount.question_key == question.key,
+                AnswerCount.local_day >= starts[0],
+                AnswerCount.local_day < end,
+                AnswerCount.unit_id.in_(unit_ids),
+                AnswerCount.questionnaire_id.in_(questionnaire_ids),
+                AnswerCount.channel.in_(filters.channels),
+                AnswerCount.entered_by.in_(filters.entered_by),
+            )
+            .group_by(AnswerCount.local_day, AnswerCount.value)
+        )
+        if counter is not None:
+            query = query.where(AnswerCount.counter_key == counter.id)
+        totals: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+        for day, value, n in db.session.execute(query):
+            month = day.replace(day=1)
+            totals[month][1] += int(n)
+            if value in question.positive:
+                totals[month][0] += int(n)
+        for start, (positive, n) in totals.items():
+            figures[start] = share_figure(
+                positive, n, target=target, confidence=filters.confidence, min_n=filters.min_n
+            )
+    return [
+        TrendPoint(start.strftime("%m/%Y"), start, figures.get(start, Figure(0)))
+        for start in starts
+    ]
