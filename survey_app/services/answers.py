@@ -32,7 +32,8 @@ def _is_whole_number(value: Any) -> bool:
 
 def _check_value(question: Question, value: Any) -> str | None:
     if not _is_whole_number(value):
-        return f"must be one of {_describe_values(question.valid_values())}, not {value!r}"
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
+        return f"must be one of {_describe_values(question.valid_values())}, not {shown}"
     if value not in question.valid_values():
         kind = "the scale" if question.type == "scale" else "the options"
         return f"{value} is not on {kind} ({_describe_values(question.valid_values())})"

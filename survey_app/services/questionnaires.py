@@ -29,10 +29,14 @@ def definition_of(questionnaire: Questionnaire) -> Definition:
     return definition
 
 
-def find_questionnaire_version(key: str, version: int) -> tuple[Questionnaire, Definition] | None:
-    questionnaire = db.session.scalar(
-        select(Questionnaire).where(Questionnaire.key == key, Questionnaire.version == version)
-    )
+def find_questionnaire_version(
+    key: str, version: int | None
+) -> tuple[Questionnaire, Definition] | None:
+    """Version `version` of questionnaire `key` (None: any version, the newest)."""
+    query = select(Questionnaire).where(Questionnaire.key == key)
+    if version is not None:
+        query = query.where(Questionnaire.version == version)
+    questionnaire = db.session.scalar(query.order_by(Questionnaire.version.desc()).limit(1))
     if questionnaire is None:
         return None
     return questionnaire, definition_of(questionnaire)
@@ -40,6 +44,8 @@ def find_questionnaire_version(key: str, version: int) -> tuple[Questionnaire, D
 
 def get_current_questionnaire(key: str) -> tuple[Questionnaire, Definition]:
     """The newest loaded version of questionnaire `key`; raises NotFound."""
+    if not key.isprintable():
+        raise NotFound("no such questionnaire is loaded")
     questionnaire = db.session.scalar(
         select(Questionnaire)
         .where(Questionnaire.key == key)

@@ -32,6 +32,23 @@ from survey_app.timeutil import as_utc, local_day, utcnow
 
 log = logging.getLogger(__name__)
 
+# Versions are stored as 32-bit integers.
+MAX_VERSION = 2**31 - 1
+MAX_CODE_LENGTH = 64
+
+
+def is_code(value: Any) -> bool:
+    """A plausible code (unit, counter, questionnaire): short printable text. Anything else is
+    refused before it reaches the database (NUL, control characters, megabytes)."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_CODE_LENGTH and value.isprintable()
+
+
+def shorten(value: Any, limit: int = 60) -> str:
+    """`repr(value)`, cut to `limit` characters: messages never echo a huge input back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 PAYLOAD_FIELDS = frozenset(
     {
         "id",
@@ -115,41 +132,45 @@ def submit_response(
         problem("locale", f"must be one of {', '.join(LOCALES)}")
     given_channel = payload.get("channel", channel)
     if given_channel != channel:
-        problem("channel", f"must be {channel!r} on this route (got {given_channel!r})")
+        problem("channel", f"must be {channel!r} on this route (got {shorten(given_channel)})")
 
     questionnaire = definition = None
     key, version = payload.get("questionnaire"), payload.get("version")
-    if not isinstance(key, str) or not key:
+    if not is_code(key):
         problem("questionnaire", "is required: the questionnaire's key, e.g. 'sipas-counter'")
-    elif not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    elif (
+        not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_VERSION
+    ):
         problem("version", "is required: the questionnaire version answered, a whole number")
     else:
         found = find_questionnaire_version(key, version)
-        if found is None:
-            problem("version", f"questionnaire {key!r} version {version} is not loaded here")
-        else:
+        if found is not None:
             questionnaire, definition = found
+        elif find_questionnaire_version(key, None) is None:
+            problem("questionnaire", f"no questionnaire {shorten(key)} is loaded here")
+        else:
+            problem("version", f"questionnaire {shorten(key)} version {version} is not loaded here")
 
     unit = counter = None
     unit_code = payload.get("unit")
-    if not isinstance(unit_code, str) or not unit_code:
+    if not is_code(unit_code):
         problem("unit", "is required: the code of the unit that served the citizen")
     else:
         unit = find_unit_by_code(unit_code)
         if unit is None:
-            problem("unit", f"no unit has the code {unit_code!r}")
+            problem("unit", f"no unit has the code {shorten(unit_code)}")
         elif not unit.active:
-            problem("unit", f"unit {unit_code!r} is no longer active")
+            problem("unit", f"unit {shorten(unit_code)} is no longer active")
     counter_code = payload.get("counter")
     if counter_code is not None:
-        if not isinstance(counter_code, str) or not counter_code:
+        if not is_code(counter_code):
             problem("counter", "must be a counter code, or left out")
         elif unit is not None:
             counter = find_counter(unit, counter_code)
             if counter is None:
-                problem("counter", f"unit {unit.code!r} has no counter {counter_code!r}")
+                problem("counter", f"unit {unit.code!r} has no counter {shorten(counter_code)}")
             elif not counter.active:
-                problem("counter", f"counter {counter_code!r} is no longer in use")
+                problem("counter", f"counter {shorten(counter_code)} is no longer in use")
 
     if expected_unit_id is not None and unit is not None and unit.id != expected_unit_id:
         problem("unit", "is not the unit this device or code belongs to")
@@ -330,7 +351,11 @@ def _parse_submitted_at(value: Any, now: datetime, policy: SubmissionPolicy, pro
     if moment.tzinfo is None:
         problem("submitted_at", "needs a time zone, e.g. 2026-11-22T08:30:00+07:00 or …Z")
         return None
-    moment = as_utc(moment)
+    try:
+        moment = as_utc(moment)
+    except OverflowError:
+        problem("submitted_at", "is out of range; give the time the citizen answered")
+        return None
     if moment > now + policy.max_skew:
         problem("submitted_at", "is in the future; check the device's clock")
     elif moment < now - policy.max_age:

@@ -3,8 +3,8 @@
 import json
 from typing import Any
 
-from flask import request
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from flask import current_app, request
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 
 class _DuplicateKey(ValueError):
@@ -35,6 +35,10 @@ def read_json_object() -> dict[str, Any]:
             "send the body as JSON with the header Content-Type: application/json"
         )
     body = request.get_data(cache=True)
+    # A chunked body has no Content-Length: Werkzeug stops reading at the limit, so a body that
+    # reached it was cut, and is refused as too large rather than as broken JSON.
+    if request.content_length is None and len(body) >= current_app.config["MAX_CONTENT_LENGTH"]:
+        raise RequestEntityTooLarge()
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -51,4 +55,10 @@ def read_json_object() -> dict[str, Any]:
         raise BadRequest(f"the body is not valid JSON: {error}") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object { … }")
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "the JSON contains a lone surrogate (\\ud800…), which is not text"
+        ) from None
     return data
