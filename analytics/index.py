@@ -32,12 +32,13 @@ Lumley, T. (2010). *Complex Surveys: A Guide to Analysis Using R*, ch. 2-3. Wile
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.stats import norm
 
 from analytics._validate import as_weights, check_confidence, check_count, check_share
 from analytics.design import FALLBACK_METHOD, Design, design_interval, t_value
@@ -47,6 +48,18 @@ __all__ = ["IndexFigure", "IndexGrouping", "IndexReport", "compose_index"]
 
 NO_ANSWERS = "no answers"
 BELOW_MIN_N = "below minimum n"
+
+
+LEVELS = ("item", "factor", "content", "index")
+
+
+def settle_levels_of(settle: Collection[str] | None) -> frozenset[str]:
+    if settle is None:
+        return frozenset(LEVELS)
+    levels = frozenset([settle] if isinstance(settle, str) else settle)
+    if not levels <= frozenset(LEVELS):
+        raise ValueError(f"settle must name levels among {LEVELS}, got {sorted(levels)}")
+    return levels
 
 
 def _keys(values: object, what: str) -> tuple[str, ...]:
@@ -207,6 +220,7 @@ def compose_index(
     confidence: float = 0.95,
     target: float | None = None,
     min_n: int = 30,
+    settle: Collection[str] | None = None,
 ) -> IndexReport:
     """Item shares, factor, content and SIPAS indices of one questionnaire, with intervals.
 
@@ -231,6 +245,9 @@ def compose_index(
         ``more_responses``.
     min_n : int
         Figures with fewer respondents than this are suppressed (count only). Default 30.
+    settle : collection of "item", "factor", "content", "index", optional
+        The levels whose inconclusive figures get ``more_responses`` (default: all). Each costs
+        a search over t quantiles; an overview of many units asks for "index" only.
 
     Returns
     -------
@@ -246,6 +263,7 @@ def compose_index(
     level = check_confidence(confidence)
     goal = None if target is None else check_share(target, "target")
     minimum = check_count(min_n, "min_n")
+    settle_levels = settle_levels_of(settle)
     try:
         data = np.asarray(answers, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -310,7 +328,18 @@ def compose_index(
 
     def figure(key: str, level_name: str, part: _Component) -> IndexFigure:
         pooled = int(np.count_nonzero(counted[:, [column[i] for i in sorted(part.items)]]))
-        return _figure(key, level_name, part, pooled, design, df, level, goal, minimum)
+        return _figure(
+            key,
+            level_name,
+            part,
+            pooled,
+            design,
+            df,
+            level,
+            goal,
+            minimum,
+            settle=level_name in settle_levels,
+        )
 
     return IndexReport(
         items=MappingProxyType({k: figure(k, "item", p) for k, p in item_parts.items()}),
@@ -334,6 +363,8 @@ def _figure(
     confidence: float,
     target: float | None,
     min_n: int,
+    *,
+    settle: bool = True,
 ) -> IndexFigure:
     def variance() -> float:
         assert design is not None and part.influence is not None
@@ -353,6 +384,7 @@ def _figure(
         confidence=confidence,
         target=target,
         min_n=min_n,
+        settle=settle,
     )
 
 
@@ -371,10 +403,12 @@ def build_figure(
     confidence: float,
     target: float | None,
     min_n: int,
+    settle: bool = True,
 ) -> IndexFigure:
     """One figure from its estimate and a way to get its linearised variance (from per-respondent
     influences in compose_index, from moments in index_from_moments): suppression, the
-    Clopper-Pearson fallback at 0 or 1, the logit interval, design effect, verdict."""
+    Clopper-Pearson fallback at 0 or 1, the logit interval, design effect, verdict, and (when
+    `settle`) the further respondents that would settle an inconclusive verdict."""
     if estimate is None or not has_variance or n == 0:
         return _blank(key, level_name, 0, None, missing, NO_ANSWERS)
     if n < min_n:
@@ -399,6 +433,7 @@ def build_figure(
     more: int | None = None
     if target is not None:
         outcome = verdict(_Bounds(low, high), target)
+    if target is not None and settle:
         if extreme is not None:
             more = settle_at_share(
                 estimate, n, target, confidence=confidence, method=FALLBACK_METHOD
@@ -460,18 +495,29 @@ def _settle_logit(
     """Further respondents settling a logit interval, if the share and design effect stay.
 
     With ``m`` more respondents the standard error scales by ``sqrt(n / (n + m))`` and the
-    degrees of freedom grow by ``m``; the interval shrinks around the same centre, so the
-    first ``m`` that excludes the target is found by bisection.
+    degrees of freedom grow by ``m``; the interval shrinks around the same centre. Since
+    t quantiles exceed the normal one, no ``m`` below the normal-theory answer can settle it:
+    the search starts there, a few t quantiles instead of ~60 (9 ms → well under 1 ms a figure).
     """
     if estimate == target:
         return None
+    centre = math.log(estimate / (1.0 - estimate))
+    scale = se / (estimate * (1.0 - estimate))
 
     def settled(m: int) -> bool:
-        half = t_value(confidence, df + m) * se * math.sqrt(n / (n + m))
-        half /= estimate * (1.0 - estimate)
-        centre = math.log(estimate / (1.0 - estimate))
+        half = t_value(confidence, df + m) * scale * math.sqrt(n / (n + m))
         low = 1.0 / (1.0 + math.exp(-(centre - half)))
         high = 1.0 / (1.0 + math.exp(-(centre + half)))
         return low >= target or high < target
 
-    return smallest_settling(settled)
+    if settled(0):
+        return 0
+    gap = abs(centre - math.log(target / (1.0 - target))) if 0.0 < target < 1.0 else math.inf
+    start = 0
+    if 0.0 < gap < math.inf and scale > 0.0:
+        z = float(norm.ppf(0.5 + confidence / 2.0))
+        start = max(0, math.floor(n * (z * scale / gap) ** 2 - n) - 1)
+        if start > 2**53:
+            return None
+    found = smallest_settling(lambda k: settled(start + k))
+    return None if found is None else start + found

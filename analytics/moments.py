@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -57,6 +57,7 @@ from analytics.index import (
     IndexReport,
     _keys,
     build_figure,
+    settle_levels_of,
 )
 
 __all__ = ["MOMENTS_LAYOUT", "IndexMoments", "index_from_moments"]
@@ -522,6 +523,7 @@ def index_from_moments(
     confidence: float = 0.95,
     target: float | None = None,
     min_n: int = 30,
+    settle: Collection[str] | None = None,
 ) -> IndexReport:
     """Every figure of ``compose_index`` (unweighted, unstratified, no FPC) from moments.
 
@@ -540,6 +542,7 @@ def index_from_moments(
     level = check_confidence(confidence)
     goal = None if target is None else check_share(target, "target")
     minimum = check_count(min_n, "min_n")
+    settle_levels = settle_levels_of(settle)
     if not isinstance(moments, IndexMoments):
         raise ValueError(f"moments must be IndexMoments, got {type(moments).__name__}")
     layout = moments._layout
@@ -581,7 +584,18 @@ def index_from_moments(
 
     def figure(key: str, level_name: str, part: _Part) -> IndexFigure:
         pooled = sum(valid[column[i]] for i in part.items)
-        return _figure(key, level_name, part, pooled, variance, df, level, goal, minimum)
+        return _figure(
+            key,
+            level_name,
+            part,
+            pooled,
+            variance,
+            df,
+            level,
+            goal,
+            minimum,
+            settle=level_name in settle_levels,
+        )
 
     return IndexReport(
         items=MappingProxyType({k: figure(k, "item", p) for k, p in item_parts.items()}),
@@ -605,6 +619,8 @@ def _figure(
     confidence: float,
     target: float | None,
     min_n: int,
+    *,
+    settle: bool = True,
 ) -> IndexFigure:
     """``analytics.index`` figures, with the variance from the moments."""
     return build_figure(
@@ -621,4 +637,5 @@ def _figure(
         confidence=confidence,
         target=target,
         min_n=min_n,
+        settle=settle,
     )

@@ -162,36 +162,18 @@ class _Source:
     ):
         self.definition = definition
         self.grouping = grouping_of(definition)
-        self.counts: dict[tuple[int, int], dict[str, dict[int, int]]] = defaultdict(
-            lambda: defaultdict(dict)
-        )
         self.moments: dict[tuple[int, int], analytics.IndexMoments] = {}
         self.respondents: dict[tuple[int, int], int] = defaultdict(int)
-        common = (
+        self._where = (
             AnswerCount.unit_id.in_(unit_ids),
             AnswerCount.questionnaire_id.in_(questionnaire_ids),
             AnswerCount.channel.in_(filters.channels),
             AnswerCount.entered_by.in_(filters.entered_by),
             AnswerCount.local_day.between(period.start, period.end),
         )
-        rows = db.session.execute(
-            select(
-                AnswerCount.unit_id,
-                AnswerCount.counter_key,
-                AnswerCount.question_key,
-                AnswerCount.value,
-                func.sum(AnswerCount.n),
-            )
-            .where(*common)
-            .group_by(
-                AnswerCount.unit_id,
-                AnswerCount.counter_key,
-                AnswerCount.question_key,
-                AnswerCount.value,
-            )
-        )
-        for unit_id, counter_key, question_key, value, n in rows:
-            self.counts[(unit_id, counter_key)][question_key][value] = int(n)
+        # Answer counts are read when first needed: an overview of an index questionnaire needs
+        # only the moments, a quick-rating overview only its headline question.
+        self._counts: dict[str | None, dict] = {}
         if self.grouping is not None:
             self._read_moments(questionnaire_ids, unit_ids, filters, period)
 
@@ -221,14 +203,51 @@ class _Source:
             )
         )
         items, grouping = self.grouping.items, self.grouping
+        blobs: dict[tuple[int, int], list[bytes]] = defaultdict(list)
         for unit_id, counter_key, respondents, blob in rows:
             key = (unit_id, counter_key)
-            moments = analytics.IndexMoments.from_bytes(blob, items, grouping)
-            self.moments[key] = self.moments[key] + moments if key in self.moments else moments
+            blobs[key].append(blob)
             self.respondents[key] += respondents
+        for key, cell_blobs in blobs.items():
+            self.moments[key] = analytics.IndexMoments.sum_bytes(cell_blobs, items, grouping)
+
+    def counts_of(
+        self, question_key: str | None = None
+    ) -> dict[tuple[int, int], dict[str, dict[int, int]]]:
+        """(unit_id, counter_key) → question → value → answers, for one question or (None) all."""
+        if None in self._counts:
+            return self._counts[None]
+        if question_key not in self._counts:
+            query = select(
+                AnswerCount.unit_id,
+                AnswerCount.counter_key,
+                AnswerCount.question_key,
+                AnswerCount.value,
+                func.sum(AnswerCount.n),
+            ).where(*self._where)
+            if question_key is not None:
+                query = query.where(AnswerCount.question_key == question_key)
+            counts: dict = defaultdict(lambda: defaultdict(dict))
+            for unit_id, counter_key, key, value, n in db.session.execute(
+                query.group_by(
+                    AnswerCount.unit_id,
+                    AnswerCount.counter_key,
+                    AnswerCount.question_key,
+                    AnswerCount.value,
+                )
+            ):
+                counts[(unit_id, counter_key)][key][value] = int(n)
+            self._counts[question_key] = counts
+        return self._counts[question_key]
+
+    @property
+    def counts(self) -> dict[tuple[int, int], dict[str, dict[int, int]]]:
+        return self.counts_of(None)
 
     def cell_keys(self) -> set[tuple[int, int]]:
-        return set(self.counts) | set(self.moments)
+        if self.grouping is not None:
+            return set(self.moments)
+        return set(self.counts_of(self.definition.headline))
 
 
 def _questionnaire_versions(key: str) -> tuple[Definition, list[int]]:
@@ -312,10 +331,15 @@ class FigureBuilder:
         return [] if source is None else self._keys_under(unit, self._unit_paths(), source)
 
     def index_report_of(
-        self, source: _Source, keys: list[tuple[int, int]], target: float | None
+        self,
+        source: _Source,
+        keys: list[tuple[int, int]],
+        target: float | None,
+        settle: tuple[str, ...] = ("index",),
     ) -> "analytics.IndexReport | None":
         """Every index figure (items, factors, contents, index) for the moments under `keys`;
-        None for a questionnaire without an index or without any moments there."""
+        None for a questionnaire without an index or without any moments there. Only the
+        `settle` levels get "responses to settle" (a t-quantile search each)."""
         present = [source.moments[k] for k in keys if k in source.moments]
         if source.grouping is None or not present:
             return None
@@ -325,22 +349,28 @@ class FigureBuilder:
             confidence=self.filters.confidence,
             target=target,
             min_n=self.filters.min_n,
+            settle=settle,
         )
 
     def headline_of(
-        self, source: _Source, keys: list[tuple[int, int]], target: float | None
+        self,
+        source: _Source,
+        keys: list[tuple[int, int]],
+        target: float | None,
+        settle: tuple[str, ...] = ("index",),
     ) -> tuple[Figure, dict[str, Figure], int]:
         """(headline, factor figures, respondents) for the sums under `keys`."""
         f = self.filters
         if source.grouping is not None:
             respondents = sum(source.respondents[k] for k in keys)
-            report = self.index_report_of(source, keys, target)
+            report = self.index_report_of(source, keys, target, settle)
             if report is None:
                 return Figure(0), {}, 0
             factors = {key: _from_index_figure(fig) for key, fig in report.factors.items()}
             return _from_index_figure(report.index), factors, respondents
         question = self.definition.question(self.definition.headline)
-        counts = _sum_counts(source.counts[k] for k in keys).get(question.key, {})
+        by_cell = source.counts_of(question.key)
+        counts = _sum_counts(by_cell[k] for k in keys if k in by_cell).get(question.key, {})
         n = sum(counts.values())
         positive = sum(c for v, c in counts.items() if v in question.positive)
         return (
@@ -352,7 +382,8 @@ class FigureBuilder:
     def _question_figures(
         self, keys: list[tuple[int, int]], target: float | None
     ) -> dict[str, QuestionFigures]:
-        counts = _sum_counts(self.source.counts[k] for k in keys)
+        by_cell = self.source.counts
+        counts = _sum_counts(by_cell[k] for k in keys if k in by_cell)
         result = {}
         for question in self.definition.questions:
             if question.type not in ("scale", "single", "multi"):
@@ -378,12 +409,15 @@ class FigureBuilder:
         paths = paths if paths is not None else self._unit_paths()
         target = self.targets[unit.id]
         keys = self._keys_under(unit, paths, self.source)
-        headline, factors, respondents = self.headline_of(self.source, keys, target.threshold)
+        settle = ("factor", "index") if details else ("index",)
+        headline, factors, respondents = self.headline_of(
+            self.source, keys, target.threshold, settle
+        )
         figures = UnitFigures(unit, None, respondents, headline, target, factors=factors)
         if self.previous is not None:
             previous_keys = self._keys_under(unit, paths, self.previous)
             figures.previous, _, _ = self.headline_of(
-                self.previous, previous_keys, target.threshold
+                self.previous, previous_keys, target.threshold, settle=()
             )
             figures.change = change_between(headline, figures.previous, self.filters.confidence)
         if details:
@@ -397,10 +431,15 @@ class FigureBuilder:
     def for_counter(self, unit: Unit, counter: Counter, *, details: bool = True) -> UnitFigures:
         target = self.targets[unit.id]
         key = [(unit.id, counter.id)]
-        headline, factors, respondents = self.headline_of(self.source, key, target.threshold)
+        settle = ("factor", "index") if details else ("index",)
+        headline, factors, respondents = self.headline_of(
+            self.source, key, target.threshold, settle
+        )
         figures = UnitFigures(unit, counter, respondents, headline, target, factors=factors)
         if self.previous is not None:
-            figures.previous, _, _ = self.headline_of(self.previous, key, target.threshold)
+            figures.previous, _, _ = self.headline_of(
+                self.previous, key, target.threshold, settle=()
+            )
             figures.change = change_between(headline, figures.previous, self.filters.confidence)
         if details:
             figures.questions = self._question_figures(key, target.threshold)

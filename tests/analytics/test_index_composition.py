@@ -334,3 +334,32 @@ def test_a_single_respondent_is_reported_not_refused() -> None:
     assert report.index.suppressed and report.index.n == 1 and report.index.estimate is None
     all_positive = compose_index([[1.0, 1.0]], ["a1", "a2"], grouping, min_n=1)
     assert all_positive.index.estimate == 1.0 and all_positive.index.method == "clopper_pearson"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    estimate=st.floats(0.5, 0.99),
+    se=st.floats(0.001, 0.05),
+    n=st.integers(30, 5000),
+    target=st.sampled_from([0.8, 0.85, 0.9, 0.95]),
+)
+def test_responses_to_settle_a_logit_interval_is_the_smallest_that_settles(
+    estimate, se, n, target
+) -> None:
+    """The fast search (started at the normal-theory answer) finds the same m as a plain
+    search from 0 over the t-based interval."""
+    from analytics.design import t_value
+    from analytics.index import _settle_logit
+    from analytics.proportion import smallest_settling
+
+    df = n - 1
+    centre = math.log(estimate / (1 - estimate))
+    scale = se / (estimate * (1 - estimate))
+
+    def settled(m: int) -> bool:
+        half = t_value(0.95, df + m) * scale * math.sqrt(n / (n + m))
+        low = 1 / (1 + math.exp(-(centre - half)))
+        high = 1 / (1 + math.exp(-(centre + half)))
+        return low >= target or high < target
+
+    assert _settle_logit(estimate, se, df, n, target, 0.95) == smallest_settling(settled)

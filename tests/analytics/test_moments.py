@@ -468,3 +468,16 @@ def test_moments_are_immutable() -> None:
         IndexMoments(None, GROUPING, np.zeros(3))  # type: ignore[arg-type]
     assert 0 + moments is moments
     assert "respondents=40" in repr(moments)
+
+
+def test_settle_limits_which_levels_get_more_responses() -> None:
+    """Verdicts everywhere; the costly responses-to-settle only for the levels asked for."""
+    moments = IndexMoments.from_rows(ANSWERS, ITEMS, GROUPING)
+    everything = index_from_moments(moments, GROUPING, target=0.9, min_n=1)
+    index_only = index_from_moments(moments, GROUPING, target=0.9, min_n=1, settle=("index",))
+    assert index_only.index == everything.index
+    for key, figure in index_only.factors.items():
+        assert figure.verdict == everything.factors[key].verdict
+        assert figure.more_responses is None
+    with pytest.raises(ValueError, match="settle must name levels"):
+        index_from_moments(moments, GROUPING, target=0.9, settle=("unit",))
