@@ -233,6 +233,24 @@ def backup_command(destination: str) -> None:
     )
 
 
+@click.group("annual")
+def annual_group() -> None:
+    """The annual survey's housekeeping."""
+
+
+@annual_group.command("prune-drafts")
+def prune_drafts_command() -> None:
+    """Delete online annual-form drafts idle longer than ANNUAL_DRAFT_IDLE_MINUTES (for cron)."""
+    from datetime import timedelta
+
+    from survey_app.services.annual import prune_drafts
+
+    idle = timedelta(minutes=current_app.config["ANNUAL_DRAFT_IDLE_MINUTES"])
+    removed = prune_drafts(idle=idle)
+    db.session.commit()
+    click.echo(f"drafts removed: {removed}")
+
+
 COMMANDS = [
     create_admin_command,
     load_questionnaires_command,
@@ -244,9 +262,16 @@ COMMANDS = [
     check_counts_command,
     rebuild_counts_command,
     backup_command,
+    annual_group,
 ]
 
 
 def register(app: Flask) -> None:
+    from survey_app.cli_kiosk import kiosk_group
+
     for command in COMMANDS:
         app.cli.add_command(command)
+    app.cli.add_command(kiosk_group)
+    from survey_app.cli_sipas import sipas_group
+
+    app.cli.add_command(sipas_group)

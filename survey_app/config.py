@@ -28,6 +28,19 @@ class Config:
     SUBMITTED_AT_MAX_SKEW_SECONDS = 300
     SUBMITTED_AT_MAX_AGE_DAYS = 90
 
+    # Tablet kiosks: seconds idle on a question before the screen resets for the next citizen,
+    # seconds the thank-you screen stays, how often the tablet reports in, how long an enrolment
+    # link stays valid, and how many submissions (and heartbeats) one kiosk may send per minute.
+    KIOSK_IDLE_SECONDS = 30
+    KIOSK_THANKS_SECONDS = 5
+    KIOSK_HEARTBEAT_SECONDS = 60
+    KIOSK_ENROLMENT_HOURS = 24
+    KIOSK_RATE_PER_MINUTE = 30
+    # The address citizens' phones and tablets reach the service at, for printed QR codes and
+    # the URLs the CLI prints (e.g. https://khaosat.example.gov.vn). Unset: pages use the
+    # request's own host, and the CLI asks for --base-url.
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL")
+
     # Statistics shown to staff.
     DEFAULT_TARGET = 0.90
     MIN_N = 30
@@ -48,11 +61,26 @@ class Config:
     LOGIN_MAX_FAILURES = 5
     LOGIN_LOCK_MINUTES = 15
 
+    # The online annual form keeps answers across pages in a draft; a draft untouched this long
+    # is discarded (the household starts again; `flask annual prune-drafts` deletes old ones).
+    ANNUAL_DRAFT_IDLE_MINUTES = int(os.environ.get("ANNUAL_DRAFT_IDLE_MINUTES", "60"))
+
+    # QR forms (posters and dossier receipts): the URLs printed use PUBLIC_BASE_URL (above).
+    # How long a dossier's rating link works after it is issued.
+    DOSSIER_TOKEN_DAYS = 30
+    # A poster can be scanned by anyone: submissions per browser (a signed random id in the
+    # session cookie) and per address, per QR_LIMIT_WINDOW_MINUTES. A busy counter's citizens
+    # may share one mobile carrier address (CGNAT), so the address limit is generous.
+    QR_LIMIT_PER_BROWSER = 10
+    QR_LIMIT_PER_ADDRESS = 200
+    QR_LIMIT_WINDOW_MINUTES = 60
+
 
 class DevelopmentConfig(Config):
     """`make run`: a local SQLite file, a fixed throwaway key, plain-HTTP cookies."""
 
     ENV_NAME = "development"
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
     SESSION_COOKIE_SECURE = False
 
@@ -62,6 +90,7 @@ class TestingConfig(Config):
 
     ENV_NAME = "testing"
     TESTING = True
+    PUBLIC_BASE_URL = "http://127.0.0.1:5000"
     SECRET_KEY = "testing-not-secret"
     SESSION_COOKIE_SECURE = False
     WTF_CSRF_ENABLED = False

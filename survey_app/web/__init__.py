@@ -22,8 +22,11 @@ def register_blueprints(app: Flask) -> None:
         exports,
         health,
         kiosk,
+        kiosk_admin,
+        paper_entry,
         public,
         qr,
+        qr_admin,
     )
 
     app.jinja_env.globals["current_access"] = auth.current_access
@@ -35,8 +38,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(kiosk.bp)
+    app.register_blueprint(kiosk_admin.bp)
     app.register_blueprint(qr.bp)
+    app.register_blueprint(qr_admin.bp)
     app.register_blueprint(annual.bp)
+    app.register_blueprint(paper_entry.bp)
     app.register_blueprint(exports.bp)
 
 

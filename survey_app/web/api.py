@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import yaml
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 
 from survey_app.extensions import csrf, db
 from survey_app.services.questionnaires import get_current_questionnaire
@@ -37,7 +37,12 @@ def questionnaire(key: str):
 
 @bp.post("/responses")
 def create_response():
-    """Store one response: 201 when new, 200 when it replays one already stored."""
+    """Store one response: 201 when new, 200 when it replays one already stored. A kiosk sends
+    `Authorization: Kiosk <credential>` (see web/kiosk.py); everybody else submits as `web`."""
+    if request.headers.get("Authorization", "").startswith("Kiosk "):
+        from survey_app.web.kiosk import submit_from_kiosk
+
+        return submit_from_kiosk()
     result = submit_response(
         read_json_object(), channel="web", policy=SubmissionPolicy.from_config(current_app.config)
     )

@@ -166,7 +166,12 @@ REJECTIONS = [
     ("missing id", {"id": None}, "id", "UUID"),
     ("id not a uuid", {"id": "1234"}, "id", "not a UUID"),
     ("missing questionnaire", {"questionnaire": None}, "questionnaire", "is required"),
-    ("unknown questionnaire", {"questionnaire": "nope"}, "version", "not loaded"),
+    (
+        "unknown questionnaire",
+        {"questionnaire": "nope"},
+        "questionnaire",
+        "no questionnaire 'nope'",
+    ),
     ("version not loaded", {"version": 9}, "version", "version 9"),
     ("version not a number", {"version": "1"}, "version", "whole number"),
     ("version is a bool", {"version": True}, "version", "whole number"),

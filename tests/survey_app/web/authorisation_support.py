@@ -40,6 +40,20 @@ PUBLIC: dict[str, str] = {
     "api.questionnaire": "kiosks and QR forms fetch the questionnaire they render, with no account",
     "api.create_response": "citizens submit ratings anonymously (kiosk, QR, web)",
     "auth.login": "the sign-in page itself",
+    "annual.start": "households open the online annual form from a letter or QR code, no account",
+    "annual.page": "the annual form's pages; the draft is found through the signed session cookie",
+    "annual.thanks": "the annual form's thank-you page",
+    "qr.poster_form": "citizens rate by scanning a counter poster's QR code, with no account",
+    "qr.thanks": "the thank-you page after a QR form",
+    "qr.dossier_form": "citizens rate a dossier from the QR code on its receipt, with no account",
+    "qr.dossier_qr_svg": "the receipt's QR code; whoever holds the token may see its picture",
+    "qr.dossier_qr_png": "the receipt's QR code; whoever holds the token may see its picture",
+    "kiosk.screen": "the counter tablet's page; the tablet authenticates with its device credential",
+    "kiosk.service_worker": "the kiosk's service worker (offline cache), a static script",
+    "kiosk.manifest": "the kiosk's web app manifest, static",
+    "kiosk.enrol_page": "a tablet opens its one-time enrolment link; the token is the capability",
+    "kiosk.enrol_view": "consumes the one-time enrolment token (the capability) for the credential",
+    "kiosk.heartbeat_view": "device API: authenticated by the kiosk credential header, not a session",
 }
 
 # Non-public endpoints that do not carry `required_role` but are known and safe, with the role the
@@ -260,8 +274,32 @@ SAMPLE_VALUES: dict[str, tuple[Callable[[World], object], Callable[[World], obje
     "version": (lambda w: 1, lambda w: 1),
     "channel": (lambda w: "kiosk", lambda w: "kiosk"),
     "filename": (lambda w: "css/site.css", lambda w: "css/site.css"),
+    "year": (lambda w: 2025, lambda w: 2025),  # exports: a report year, not scoped
+    "fmt": (lambda w: "csv", lambda w: "csv"),  # raw exports: a text format
+    "report_format": (lambda w: "json", lambda w: "json"),  # annual report: a text format
+    # QR forms: a working poster code and dossier token of P-W1 (made, and committed, on first use).
+    "poster_code": (lambda w: _poster(w.ward_id).code, lambda w: _poster(w.ward_id).code),
+    "dossier_token": (lambda w: _dossier_token(w), lambda w: _dossier_token(w)),
+    "poster_id": (lambda w: _poster(w.ward_id).id, lambda w: _poster(w.commune_id).id),
+    # A kiosk enrolment token (unknown here: the page answers 410 Gone either way).
+    "token": (lambda w: "no-such-token", lambda w: "no-such-token"),
+    # Annual form links are public (one per unit and year); P-W1's is made on first use.
+    "link_code": (lambda w: _annual_link_code(w), lambda w: _annual_link_code(w)),
+    "page_number": (lambda w: 1, lambda w: 1),
 }
 SUPPORT_FILE = "tests/survey_app/web/authorisation_support.py"
+
+
+def _annual_link_code(world: World) -> str:
+    """P-W1's annual link (public, so the same value inside and outside the scope)."""
+    from survey_app.models import AnnualLink
+
+    code = "authz-pw1"
+    if db.session.scalar(sa.select(AnnualLink.id).where(AnnualLink.code == code)) is None:
+        db.session.add(AnnualLink(code=code, unit_id=world.ward_id, year=2025))
+        db.session.commit()
+    return code
+
 
 # Where the object an argument names lives, so that one deleted by an earlier allowed request in
 # the same test (a target, a scope) can be put back before the next role tries the same URL.
@@ -277,7 +315,35 @@ SAMPLE_TABLES = {
     "response_id": "responses",
     "event_id": "audit_events",
     "answer_id": "answers",
+    "poster_id": "poster_codes",
 }
+
+
+def _poster(unit_id: int):
+    """The unit's first poster code (created, and committed, when it has none)."""
+    from survey_app.models import PosterCode
+    from survey_app.services.qr_codes import create_poster_code
+
+    poster = db.session.scalar(
+        sa.select(PosterCode).where(PosterCode.unit_id == unit_id).order_by(PosterCode.id)
+    )
+    if poster is None:
+        poster = create_poster_code(db.session.get(Unit, unit_id))
+        db.session.commit()
+    return poster
+
+
+def _dossier_token(world: World) -> str:
+    """An unused rating token of a P-W1 dossier (issued, and committed, on first use)."""
+    from survey_app.services.qr_codes import issue_dossier_token
+
+    issued = issue_dossier_token(
+        "000.00.31.H01-250101-0001",
+        db.session.get(Unit, world.ward_id),
+        secret_key="testing-not-secret",
+    )
+    db.session.commit()
+    return issued.token
 
 
 def _new_ward_target(world: World) -> None:
@@ -620,5 +686,5 @@ def pointed_query_by_code() -> dict[str, str]:
 
 
 def body_leaks(response) -> list[str]:
-    text = response.get_data(as_text=True)
+    text = response.get_data().decode("utf-8", "replace")  # binary bodies (PNG) too
     return [marker for marker in leak_markers() if marker in text]

@@ -55,7 +55,7 @@ def _send(client, method: str, url: str, data=(), query=None):
 
 def _describe(actor: str, route: Route, method: str, url: str, response) -> str:
     location = response.headers.get("Location")
-    body = response.get_data(as_text=True)[:240].replace("\n", " ")
+    body = response.get_data().decode("utf-8", "replace")[:240].replace("\n", " ")
     return (
         f"{actor} {method} {url} (endpoint {route.endpoint}, required_role "
         f"{route.effective_role!r}) -> {response.status_code}"
