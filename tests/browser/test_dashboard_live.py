@@ -1,4 +1,5 @@
-"""A manager watches the dashboard; a citizen rates in another browser; the figure changes live."""
+"""A manager watches the dashboard; a citizen rates on the counter's kiosk in another browser
+context; the figure changes within ten seconds, without a reload."""
 
 import json
 import re
@@ -8,6 +9,7 @@ from playwright.sync_api import expect
 
 from survey_app.extensions import db
 from survey_app.services.accounts import add_scope, create_account
+from survey_app.services.kiosks import create_kiosk
 from survey_app.services.units import create_counter, create_unit
 
 PASSWORD = "correct horse battery"
@@ -20,8 +22,11 @@ def _setup(app):
         counter = create_counter(ward, "Q1", "Quầy 1 – Hộ tịch", "Counter 1")
         account = create_account("quanly", PASSWORD, display_name="Trần Thị Bình")
         add_scope(account, province, "manager")
+        _, enrolment_token = create_kiosk(
+            counter=counter, questionnaire_key="quick-rating", name="Tablet", created_by=None
+        )
         db.session.commit()
-        return ward.id, counter.id
+        return counter.id, enrolment_token
 
 
 def _rate(page, base_url, rating):
@@ -42,7 +47,8 @@ def _rate(page, base_url, rating):
 
 
 def test_a_manager_sees_a_new_rating_within_ten_seconds(live_server, new_context):
-    _, counter_id = _setup(live_server.app)
+    counter_id, enrolment_token = _setup(live_server.app)
+    live_server.app.config.update(KIOSK_THANKS_SECONDS=1)
     citizen = new_context().new_page()
     citizen.goto(live_server.url + "/")
     for _ in range(3):
@@ -63,5 +69,10 @@ def test_a_manager_sees_a_new_rating_within_ten_seconds(live_server, new_context
     count = staff.locator("#live-figures .headline-figure [data-n]")
     expect(count).to_have_text("3")
 
-    _rate(citizen, live_server.url, 1)
+    tablet = new_context(viewport={"width": 1280, "height": 800}, has_touch=True).new_page()
+    tablet.goto(f"{live_server.url}/kiosk/enrol/{enrolment_token}")
+    tablet.wait_for_url(f"{live_server.url}/kiosk/")
+    expect(tablet.locator("body")).to_have_attribute("data-state", "question")
+    tablet.locator(".k-option").nth(2).tap()  # Rất hài lòng
+    expect(tablet.locator("body")).to_have_attribute("data-state", "thanks")
     expect(count).to_have_text("4", timeout=10_000)
