@@ -9,7 +9,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 DEMO_RESPONSES ?= 60000
 
-.PHONY: run test lint format venv dev-venv system-deps postgres translations benchmark clean
+.PHONY: run test lint format venv dev-venv system-deps postgres translations bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,12 @@ postgres:
 		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n 1) main start || true; \
 		for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
 	fi
+
+## make bench: the benchmark suite (quick size; larger sizes: see benchmarks/README.md, e.g.
+## make bench BENCH_ARGS="--sizes 100000,1000000").
+bench: dev-venv postgres
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 lint: dev-venv
 	$(BIN)/ruff check .

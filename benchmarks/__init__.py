@@ -1,0 +1,1 @@
+"""Benchmarks: figures compared with a baseline measured in the same run (`python -m benchmarks`)."""

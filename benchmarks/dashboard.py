@@ -1,0 +1,230 @@
+"""2. Dashboard: latency of the figures staff see for the demo province (31 units, ~80 counters):
+the overview (every unit, each rolled up over its subtree) and two drill-downs (the province page
+with its 30 children and 12-month trend; a commune page with its counters and trend), for this
+year and this month; in process (FigureBuilder, what the dashboard views call) and over HTTP
+(GET /api/v1/figures with an API key, gunicorn). Idle, then while kiosks submit.
+Baseline in the same run: the same year's counts by a GROUP BY over the raw answers."""
+
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from benchmarks.databases import Database
+from benchmarks.inprocess import app_context, demo_targets
+from benchmarks.kiosks import Kiosks
+from benchmarks.report import Row, median, percentile
+from benchmarks.servers import gunicorn
+
+
+def _goal_ms(size: int) -> float | None:
+    if size >= 10_000_000:
+        return 150
+    if size >= 1_000_000:
+        return 100
+    return None
+
+
+BUDGET_SECONDS = 30  # per figure: stop repeating after this (at least MIN_REPS), and say so
+
+
+MIN_REPS = 3
+
+
+def _time(function: Callable[[], object], reps: int) -> list[float]:
+    from survey_app.extensions import db
+
+    function()  # warm-up (caches, first connection)
+    times = []
+    deadline = time.perf_counter() + BUDGET_SECONDS
+    for _ in range(reps):
+        if len(times) >= MIN_REPS and time.perf_counter() > deadline:
+            break
+        db.session.remove()  # each measurement starts like a request: a fresh session
+        began = time.perf_counter()
+        function()
+        times.append((time.perf_counter() - began) * 1000)
+    return times
+
+
+def _figures(app):
+    """name → function computing that figure set in process."""
+    from survey_app.extensions import db
+    from survey_app.models import Unit
+    from survey_app.services.demo import DEMO_ROOT_CODE
+    from survey_app.services.figures import FigureBuilder, Filters, monthly_trend
+    from survey_app.services.periods import period_of
+
+    today = datetime.now(ZoneInfo(app.config["LOCAL_TIMEZONE"])).date()
+
+    def filters(kind: str) -> Filters:
+        return Filters(
+            "sipas-counter",
+            period_of(kind, today),
+            min_n=app.config["MIN_N"],
+            default_target=app.config["DEFAULT_TARGET"],
+        )
+
+    def root() -> Unit:
+        return db.session.scalar(select(Unit).where(Unit.code == DEMO_ROOT_CODE))
+
+    def overview(kind: str):
+        top = root()
+        units = list(
+            db.session.scalars(
+                select(Unit).where(Unit.path.startswith(top.path)).order_by(Unit.path)
+            )
+        )
+        return FigureBuilder(units, filters(kind)).for_units()
+
+    def drill_down(code: str | None, kind: str):
+        unit = root() if code is None else db.session.scalar(select(Unit).where(Unit.code == code))
+        f = filters(kind)
+        builder = FigureBuilder([unit, *unit.children], f)
+        figures = builder.for_unit(unit, details=True)
+        children = [builder.for_unit(child) for child in unit.children]
+        counters = [builder.for_counter(unit, c, details=False) for c in unit.counters]
+        trend = monthly_trend(unit, f)
+        return figures, children, counters, trend
+
+    return {
+        "overview, year": lambda: overview("year"),
+        "overview, month": lambda: overview("month"),
+        "drill-down province, year": lambda: drill_down(None, "year"),
+        "drill-down commune, month": lambda: drill_down("DEMO-X01", "month"),
+    }
+
+
+def _raw_group_by(app) -> Callable[[], object]:
+    """The naive way: this year's answers per unit × question × value, from the raw rows."""
+    from survey_app.extensions import db
+    from survey_app.models import Answer, Response, Unit
+    from survey_app.services.demo import DEMO_ROOT_CODE
+    from survey_app.services.periods import period_of
+    from survey_app.services.questionnaires import get_current_questionnaire
+
+    today = datetime.now(ZoneInfo(app.config["LOCAL_TIMEZONE"])).date()
+    year = period_of("year", today)
+
+    def run():
+        questionnaire, _ = get_current_questionnaire("sipas-counter")
+        top = db.session.scalar(select(Unit).where(Unit.code == DEMO_ROOT_CODE))
+        units = select(Unit.id).where(Unit.path.startswith(top.path))
+        return db.session.execute(
+            select(Response.unit_id, Answer.question_key, Answer.value, func.count())
+            .join(Answer, Answer.response_id == Response.id)
+            .where(
+                Response.unit_id.in_(units),
+                Response.questionnaire_id == questionnaire.id,
+                Response.local_day.between(year.start, year.end),
+                Response.entered_by == "citizen",
+            )
+            .group_by(Response.unit_id, Answer.question_key, Answer.value)
+        ).all()
+
+    return run
+
+
+def _http(base: str, key: str, reps: int) -> list[float]:
+    request = urllib.request.Request(
+        base + "/api/v1/figures?unit=DEMO&period=year", headers={"Authorization": f"Bearer {key}"}
+    )
+    urllib.request.urlopen(request, timeout=300).read()
+    times = []
+    deadline = time.perf_counter() + BUDGET_SECONDS
+    for _ in range(reps):
+        if len(times) >= MIN_REPS and time.perf_counter() > deadline:
+            break
+        began = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=300) as answer:
+            answer.read()
+        times.append((time.perf_counter() - began) * 1000)
+    return times
+
+
+def benchmark(database: Database, options, log_dir) -> list[Row]:
+    from survey_app.extensions import db
+    from survey_app.models import Response, Unit
+    from survey_app.services.api_keys import create_api_key
+    from survey_app.services.demo import DEMO_ROOT_CODE
+
+    rows: list[Row] = []
+    size = database.size
+    goal = _goal_ms(size)
+    with app_context(database.url) as app:
+        stored = db.session.scalar(select(func.count()).select_from(Response))
+        version, targets = demo_targets()
+        root = db.session.scalar(select(Unit).where(Unit.code == DEMO_ROOT_CODE))
+        _, key = create_api_key("benchmark", "read_figures", root, created_by=None)
+        db.session.commit()
+        figures = _figures(app)
+        raw = _raw_group_by(app)
+        baseline_ms = median(_time(raw, options.baseline_reps))
+        label = f"{size:,}"
+
+        def add(name: str, times: list[float], *, loaded: str = "") -> None:
+            p50, p95 = median(times), percentile(times, 95)
+            rows.append(
+                Row(
+                    "dashboard",
+                    database.backend,
+                    label,
+                    f"{name}{loaded}: p95 (p50 {p50:.1f} ms, n={len(times)})",
+                    p95,
+                    "ms",
+                    f"raw GROUP BY {baseline_ms:,.0f} ms" if "year" in name else "",
+                    baseline_ms / p50 if "overview, year" in name else None,
+                    f"≤ {goal:.0f} ms" if goal else "",
+                    p95 <= goal if goal else None,
+                )
+            )
+
+        for name, function in figures.items():
+            add(name, _time(function, options.reps))
+        with gunicorn(
+            "wsgi:app",
+            database.url,
+            workers=options.workers,
+            log=log_dir / f"gunicorn-dashboard-{database.backend}-{size}.log",
+        ) as base:
+            add("HTTP /api/v1/figures overview, year", _http(base, key, options.reps))
+            with Kiosks(base, version, targets, rate=options.kiosk_rate) as kiosks:
+                time.sleep(1)
+                loaded = " [kiosks submitting]"
+                for name in ("overview, year", "drill-down commune, month"):
+                    add(name, _time(figures[name], options.reps), loaded=loaded)
+                add(
+                    "HTTP /api/v1/figures overview, year",
+                    _http(base, key, options.reps),
+                    loaded=loaded,
+                )
+            rows.append(
+                Row(
+                    "dashboard",
+                    database.backend,
+                    label,
+                    "kiosk load during the above",
+                    kiosks.achieved_rate,
+                    "req/s",
+                    f"asked {options.kiosk_rate:g}/s from {kiosks.clients} clients",
+                    None,
+                    "0 errors",
+                    kiosks.errors == 0,
+                    note=f"{kiosks.ok:,} stored, {kiosks.errors} errors",
+                )
+            )
+        rows.append(
+            Row(
+                "dashboard",
+                database.backend,
+                label,
+                "raw GROUP BY over answers (year, baseline)",
+                baseline_ms,
+                "ms",
+                note=f"{stored:,} responses stored, median of {options.baseline_reps}",
+            )
+        )
+    return rows

@@ -1,0 +1,42 @@
+"""The app in this process, against a benchmark database (for reading targets and timing figures)."""
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from flask import Flask
+
+
+@contextlib.contextmanager
+def app_context(url: str) -> Iterator[Flask]:
+    from survey_app import create_app
+    from survey_app.extensions import db
+
+    app = create_app({"SECRET_KEY": "bench-not-secret", "SQLALCHEMY_DATABASE_URI": url})
+    logging.getLogger("survey_app").setLevel(logging.WARNING)
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def demo_targets() -> tuple[int, list[tuple[str, str]]]:
+    """(current sipas-counter version, [(unit code, counter code)] of the demo province)."""
+    from sqlalchemy import select
+
+    from survey_app.extensions import db
+    from survey_app.models import Counter, Unit
+    from survey_app.services.demo import DEMO_ROOT_CODE
+    from survey_app.services.questionnaires import get_current_questionnaire
+
+    questionnaire, _ = get_current_questionnaire("sipas-counter")
+    root = db.session.scalar(select(Unit).where(Unit.code == DEMO_ROOT_CODE))
+    pairs = db.session.execute(
+        select(Unit.code, Counter.code)
+        .join(Counter, Counter.unit_id == Unit.id)
+        .where(Unit.path.startswith(root.path), Unit.active, Counter.active)
+        .order_by(Unit.code, Counter.code)
+    ).all()
+    return questionnaire.version, [(u, c) for u, c in pairs]
