@@ -25,8 +25,9 @@ def month_of(day: date) -> date:
 
 def answer_row(definition: Definition, values: dict[str, int]) -> np.ndarray:
     """One respondent's row for the index items: 1 positive, 0 valid but not positive, NaN none."""
-    row = np.full(len(grouping_of(definition).items), np.nan)
-    for i, key in enumerate(grouping_of(definition).items):
+    items = grouping_of(definition).items
+    row = np.full(len(items), np.nan)
+    for i, key in enumerate(items):
         if key in values:
             row[i] = 1.0 if values[key] in definition.question(key).positive else 0.0
     return row
@@ -43,8 +44,9 @@ def add_response_to_moments(
     channel: str,
     entered_by: str,
 ) -> None:
-    """Add one response to its day and month moments (same transaction as the response). Rows
-    are created empty if missing, then locked and updated, so concurrent writers serialise."""
+    """Add one response to its day and month moments, in the same transaction as the response.
+    An existing row is locked (SELECT … FOR UPDATE) and updated; a missing one is inserted, and if
+    another transaction inserted it meanwhile, that row is locked and updated instead."""
     grouping = grouping_of(definition)
     if grouping is None:
         return
@@ -62,18 +64,18 @@ def add_response_to_moments(
             "entered_by": entered_by,
         }
         where = and_(*(getattr(IndexMoment, column) == value for column, value in key.items()))
-        db.session.execute(
-            upsert_insert(IndexMoment.__table__)
-            .values(
-                **key,
-                respondents=0,
-                moments=analytics.IndexMoments.zero(grouping.items, grouping).to_bytes(),
-            )
-            .on_conflict_do_nothing()
-        )
-        stored = db.session.execute(
-            select(IndexMoment.moments, IndexMoment.respondents).where(where).with_for_update()
-        ).one()
+        locked = select(IndexMoment.moments, IndexMoment.respondents).where(where).with_for_update()
+        stored = db.session.execute(locked).first()
+        if stored is None:
+            inserted = db.session.execute(
+                upsert_insert(IndexMoment.__table__)
+                .values(**key, respondents=1, moments=addition.to_bytes())
+                .on_conflict_do_nothing()
+                .returning(IndexMoment.respondents)
+            ).first()
+            if inserted is not None:
+                continue
+            stored = db.session.execute(locked).one()
         total = (
             analytics.IndexMoments.from_bytes(stored.moments, grouping.items, grouping) + addition
         )

@@ -125,8 +125,18 @@ def _next_version(key: str) -> int:
     return (newest or 0) + 1
 
 
+_groupings: dict[str, object] = {}
+
+
 def grouping_of(definition: Definition):
-    """The analytics grouping (factors, contents, index weights) of a definition with an index."""
+    """The analytics grouping (factors, contents, index weights) of a definition with an index
+    (built once per definition: every submission and figure asks for it)."""
+    if definition.content_hash not in _groupings:
+        _groupings[definition.content_hash] = _build_grouping(definition)
+    return _groupings[definition.content_hash]
+
+
+def _build_grouping(definition: Definition):
     from analytics import IndexGrouping
 
     if definition.index is None:

@@ -286,8 +286,8 @@ def _add_to_counts(
     entered_by,
     weight: float = 1.0,
 ) -> None:
-    """Add one response's answers to `answer_counts` (one multi-row upsert, in key order so that
-    concurrent transactions lock rows in the same order and cannot deadlock)."""
+    """Add one response's answers to `answer_counts` (one upsert over many rows, in key order so
+    that concurrent transactions lock rows in the same order and cannot deadlock)."""
     tally = Tally((row.question_key, row.value) for row in rows if row.value is not None)
     multi_keys = {q.key for q in definition.questions if q.type == "multi"}
     for question_key in {row.question_key for row in rows} & multi_keys:
@@ -309,17 +309,26 @@ def _add_to_counts(
         }
         for (question_key, value), n in sorted(tally.items())
     ]
-    statement = upsert_insert(AnswerCount.__table__).values(values)
-    table = AnswerCount.__table__
-    db.session.execute(
-        statement.on_conflict_do_update(
+    db.session.execute(_count_upsert(), values)
+
+
+# One upsert statement per database, executed with many rows: compiled once, not per request.
+_COUNT_UPSERTS: dict[str, Any] = {}
+
+
+def _count_upsert():
+    dialect = db.session.get_bind().dialect.name
+    if dialect not in _COUNT_UPSERTS:
+        table = AnswerCount.__table__
+        statement = upsert_insert(table)
+        _COUNT_UPSERTS[dialect] = statement.on_conflict_do_update(
             index_elements=[c.name for c in table.primary_key.columns],
             set_={
                 "n": table.c.n + statement.excluded.n,
                 "weight_sum": table.c.weight_sum + statement.excluded.weight_sum,
             },
         )
-    )
+    return _COUNT_UPSERTS[dialect]
 
 
 def _parse_uuid(value: Any, problem) -> uuid.UUID | None:
