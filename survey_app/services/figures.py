@@ -94,7 +94,8 @@ def share_figure(
     )
 
 
-def _from_index_figure(figure) -> Figure:
+def figure_from_index(figure: "analytics.IndexFigure") -> Figure:
+    """An analytics index figure as the dashboard's Figure (with its SE, deff and n_eff)."""
     return Figure(
         figure.n,
         figure.estimate,
@@ -366,8 +367,8 @@ class FigureBuilder:
             report = self.index_report_of(source, keys, target, settle)
             if report is None:
                 return Figure(0), {}, 0
-            factors = {key: _from_index_figure(fig) for key, fig in report.factors.items()}
-            return _from_index_figure(report.index), factors, respondents
+            factors = {key: figure_from_index(fig) for key, fig in report.factors.items()}
+            return figure_from_index(report.index), factors, respondents
         question = self.definition.question(self.definition.headline)
         by_cell = source.counts_of(question.key)
         counts = _sum_counts(by_cell[k] for k in keys if k in by_cell).get(question.key, {})
@@ -521,7 +522,7 @@ def monthly_trend(
             report = analytics.index_from_moments(
                 moments, grouping, confidence=filters.confidence, target=target, min_n=filters.min_n
             )
-            figures[start] = _from_index_figure(report.index)
+            figures[start] = figure_from_index(report.index)
     else:
         question = definition.question(definition.headline)
         query = (

@@ -65,6 +65,7 @@ from survey_app.services.figures import (
     Filters,
     QuestionFigures,
     change_between,
+    figure_from_index,
     share_figure,
 )
 from survey_app.services.periods import Period, period_of
@@ -276,26 +277,9 @@ def _current_version(key: str) -> int:
 def _contents_of(report: "analytics.IndexReport | None") -> dict[str, Figure]:
     if report is None:
         return {}
-    return {key: as_figure(f) for key, f in report.contents.items()} | {
-        "index": as_figure(report.index)
+    return {key: figure_from_index(f) for key, f in report.contents.items()} | {
+        "index": figure_from_index(report.index)
     }
-
-
-def as_figure(figure: "analytics.IndexFigure") -> Figure:
-    """An analytics index figure as the dashboard's Figure (with deff and n_eff)."""
-    return Figure(
-        figure.n,
-        figure.estimate,
-        figure.low,
-        figure.high,
-        figure.verdict,
-        figure.more_responses,
-        figure.suppressed,
-        figure.method,
-        se=figure.se,
-        deff=figure.deff,
-        n_eff=figure.n_eff,
-    )
 
 
 def _judged(figure: Figure, target: float) -> Figure:
@@ -575,8 +559,8 @@ def _weighted_rows(
         if report is None:
             headline, factors, contents = Figure(0), {}, {}
         else:
-            headline = _judged(as_figure(report.index), target.threshold)
-            factors = {k: as_figure(f) for k, f in report.factors.items()}
+            headline = _judged(figure_from_index(report.index), target.threshold)
+            factors = {k: figure_from_index(f) for k, f in report.factors.items()}
             contents = _contents_of(report)
         if previous is not None:
             p_data, p_design, p_paths = previous
@@ -591,7 +575,7 @@ def _weighted_rows(
                 confidence=filters.confidence,
                 min_n=filters.min_n,
             )
-            last = as_figure(p_report.index) if p_report is not None else Figure(0)
+            last = figure_from_index(p_report.index) if p_report is not None else Figure(0)
         else:
             previous_keys = builder.cell_keys_of(unit, previous=True)
             last, _, _ = builder.headline_of(builder.previous, previous_keys, target.threshold)

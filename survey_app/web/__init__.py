@@ -3,6 +3,7 @@
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from survey_app.errors import Conflict, NotFound, ValidationError
@@ -62,17 +63,17 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ValidationError)
     def _validation(error: ValidationError):
         db.session.rollback()
-        return error_response(422, error.problems, "Some answers need correcting")
+        return error_response(422, error.problems, _("Some answers need correcting"))
 
     @app.errorhandler(Conflict)
     def _conflict(error: Conflict):
         db.session.rollback()
-        return error_response(409, {"id": [str(error)]}, "Already stored differently")
+        return error_response(409, {"id": [str(error)]}, _("Already stored differently"))
 
     @app.errorhandler(NotFound)
     def _not_found(error: NotFound):
         db.session.rollback()
-        return error_response(404, {"request": [str(error)]}, "Not found")
+        return error_response(404, {"request": [str(error)]}, _("Not found"))
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(error: RequestEntityTooLarge):
@@ -81,7 +82,7 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(
             413,
             {"request": [f"the request is larger than the {limit // 1024} KiB limit"]},
-            "Too large",
+            _("Too large"),
         )
 
     @app.errorhandler(HTTPException)
@@ -98,5 +99,5 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(
             500,
             {"request": ["something went wrong on our side; nothing was stored, please try again"]},
-            "Something went wrong",
+            _("Something went wrong"),
         )

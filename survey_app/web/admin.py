@@ -6,12 +6,9 @@ is a 404. Every change is a CSRF-protected POST that calls a service, writes an 
 commits once, and redirects (post/redirect/get).
 """
 
-from zoneinfo import ZoneInfo
-
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     make_response,
     redirect,
@@ -19,7 +16,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
@@ -59,7 +55,6 @@ from survey_app.services.units import (
     update_counter,
     update_unit,
 )
-from survey_app.timeutil import as_utc
 from survey_app.web.admin_forms import (
     CHANNEL_LABELS,
     COMPARISON_LABELS,
@@ -88,6 +83,7 @@ from survey_app.web.admin_forms import (
     threshold_share,
 )
 from survey_app.web.auth import admin_required, audit, current_access, manager_required
+from survey_app.web.helpers import current_locale_code, local_time
 
 bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
 
@@ -107,23 +103,11 @@ def _labels():
         "purpose_labels": PURPOSE_LABELS,
         "period_labels": PERIOD_LABELS,
         "comparison_labels": COMPARISON_LABELS,
-        "local_time": _local_time,
+        "local_time": local_time,
     }
 
 
-def _local_time(moment) -> str:
-    """A stored UTC time as local time (LOCAL_TIMEZONE), minutes precision."""
-    if moment is None:
-        return ""
-    zone = ZoneInfo(current_app.config["LOCAL_TIMEZONE"])
-    return as_utc(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _locale() -> str:
-    return str(get_locale())
 
 
 def _apply_problems(form, problems: dict[str, list[str]]) -> None:
@@ -155,7 +139,7 @@ def _unit_choices(units: list[Unit]) -> list:
     if not units:
         return []
     base = min(u.path.count("/") for u in units)
-    locale = _locale()
+    locale = current_locale_code()
     return options(
         (str(u.id), f"{INDENT * (u.path.count('/') - base)}{u.name(locale)} ({u.code})")
         for u in units

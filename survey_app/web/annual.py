@@ -21,7 +21,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup
 
@@ -55,8 +54,9 @@ from survey_app.services.questionnaires import (
 )
 from survey_app.services.ratelimit import Limit, count_hit
 from survey_app.services.submissions import SubmissionPolicy
-from survey_app.timeutil import as_utc, utcnow
+from survey_app.timeutil import utcnow
 from survey_app.web.auth import audit, current_access, manager_required, staff_required
+from survey_app.web.helpers import current_locale_code, local_time
 
 bp = Blueprint("annual", __name__)
 
@@ -67,17 +67,13 @@ START_LIMIT = Limit(30, timedelta(hours=1))
 UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 
 
-def _locale() -> str:
-    return str(get_locale())
-
-
 def _idle() -> timedelta:
     return timedelta(minutes=current_app.config["ANNUAL_DRAFT_IDLE_MINUTES"])
 
 
 def _texts(unit: Unit):
     """A function for templates: a LocalizedText in the current language, [ĐPV] filled in."""
-    locale = _locale()
+    locale = current_locale_code()
     place = unit.place_name(locale)
 
     def text(value: LocalizedText | None) -> str:
@@ -183,7 +179,7 @@ def page(link_code: str, page_number: int):
                 )
             return _submit(link, draft)
         shown = {**earlier, **reading.values}
-    locale = _locale()
+    locale = current_locale_code()
     view = build_form(
         definition,
         locale=locale,
@@ -212,7 +208,7 @@ def _submit(link: AnnualLink, draft):
         submit_draft(
             draft,
             link,
-            locale=_locale(),
+            locale=current_locale_code(),
             policy=SubmissionPolicy.from_config(current_app.config),
         )
     except SampleCodeUsed:
@@ -260,13 +256,6 @@ def _asked_year() -> int:
         return _local_year()
 
 
-def _local_time(moment) -> str:
-    if moment is None:
-        return ""
-    zone = ZoneInfo(current_app.config["LOCAL_TIMEZONE"])
-    return as_utc(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-
 @bp.get("/staff/annual")
 @staff_required
 def overview():
@@ -300,7 +289,7 @@ def _render_unit(unit: Unit, year: int, problems=None, status: int = 200):
             qr={link.id: _qr_svg(urls[link.id]) for link in links if link.revoked_at is None},
             rate=list_response_rates([unit], year)[0],
             problems=problems or {},
-            local_time=_local_time,
+            local_time=local_time,
         ),
         status,
     )

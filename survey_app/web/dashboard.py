@@ -21,6 +21,7 @@ from survey_app.web.dashboard_filters import (
     PERIOD_LABELS,
     parse_dashboard_query,
 )
+from survey_app.web.helpers import current_locale_code
 
 bp = Blueprint("dashboard", __name__, url_prefix="/staff")
 
@@ -35,7 +36,7 @@ SORT_KEYS = {
 
 def factor_points(definition, figures) -> list[tuple]:
     """(key, label, estimate, low, high) per factor, for the factor profile chart."""
-    locale = _locale()
+    locale = current_locale_code()
     points = []
     for factor in definition.factors:
         figure = figures.factors.get(factor.key)
@@ -145,7 +146,7 @@ def unit(unit_id: int):
         query.filters.period,
         contains=request.args.get("q", ""),
         include_hidden=request.args.get("hidden") == "1",
-        locale=_locale(),
+        locale=current_locale_code(),
     )
     return render_template("dashboard/unit.html", **context)
 
@@ -180,7 +181,7 @@ def counter(counter_id: int):
         contains=request.args.get("q", ""),
         include_hidden=request.args.get("hidden") == "1",
         counter_id=counter.id,
-        locale=_locale(),
+        locale=current_locale_code(),
     )
     return render_template("dashboard/unit.html", **context)
 
@@ -208,9 +209,3 @@ def _set_hidden(answer_id: int, hidden: bool):
     if not target.startswith("/staff/"):
         target = url_for("dashboard.unit", unit_id=unit.id)
     return redirect(target)
-
-
-def _locale() -> str:
-    from flask_babel import get_locale
-
-    return str(get_locale())

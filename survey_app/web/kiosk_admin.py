@@ -7,7 +7,6 @@ counter is a 404 and changes nothing.
 """
 
 import base64
-from zoneinfo import ZoneInfo
 
 import segno
 from flask import (
@@ -21,7 +20,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -47,8 +45,8 @@ from survey_app.services.kiosks import (
     revoke_kiosk,
     start_duty,
 )
-from survey_app.timeutil import as_utc
 from survey_app.web.auth import audit, current_access, manager_required, staff_required
+from survey_app.web.helpers import current_locale_code, local_time
 
 bp = Blueprint("kiosk_admin", __name__, url_prefix="/staff")
 
@@ -85,18 +83,7 @@ class EndDutyForm(FlaskForm):
 
 @bp.context_processor
 def _helpers():
-    return {"local_time": _local_time, "status_labels": STATUS_LABELS, "kiosk_status": kiosk_status}
-
-
-def _local_time(moment) -> str:
-    if moment is None:
-        return ""
-    zone = ZoneInfo(current_app.config["LOCAL_TIMEZONE"])
-    return as_utc(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-
-def _locale() -> str:
-    return str(get_locale())
+    return {"local_time": local_time, "status_labels": STATUS_LABELS, "kiosk_status": kiosk_status}
 
 
 def _counters_in_scope(*, manage: bool) -> list[Counter]:
@@ -111,7 +98,7 @@ def _counters_in_scope(*, manage: bool) -> list[Counter]:
 
 
 def _counter_choices(counters: list[Counter]) -> list[tuple[str, str]]:
-    locale = _locale()
+    locale = current_locale_code()
     return [
         SelectChoice(
             str(c.id), f"{c.unit.name(locale)} ({c.unit.code}) – {c.name(locale)} ({c.code})"
@@ -272,7 +259,10 @@ def duty_start():
     duty = start_duty(current_user, counter)
     audit("duty.start", unit_id=counter.unit_id, counter_id=counter.id, duty_id=duty.id)
     db.session.commit()
-    flash(_("You are now serving at %(counter)s.", counter=counter.name(_locale())), "info")
+    flash(
+        _("You are now serving at %(counter)s.", counter=counter.name(current_locale_code())),
+        "info",
+    )
     return redirect(url_for(".duty"))
 
 

@@ -30,15 +30,11 @@ from survey_app.services.annual import (
 )
 from survey_app.services.questionnaires import get_current_questionnaire
 from survey_app.services.submissions import SubmissionPolicy
-from survey_app.timeutil import as_utc, utcnow
+from survey_app.timeutil import utcnow
 from survey_app.web.auth import audit, current_access, manager_required
+from survey_app.web.helpers import local_time
 
 bp = Blueprint("paper_entry", __name__, url_prefix="/staff/entry")
-
-
-def _local_time(moment) -> str:
-    zone = ZoneInfo(current_app.config["LOCAL_TIMEZONE"])
-    return as_utc(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 def _local_year() -> int:
@@ -51,7 +47,7 @@ def _duplicate_message(error: DuplicateSerial) -> str:
         serial=error.serial,
         year=error.year,
         username=error.username,
-        time=_local_time(error.at),
+        time=local_time(error.at),
     )
 
 

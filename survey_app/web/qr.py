@@ -23,7 +23,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -55,6 +54,7 @@ from survey_app.services.ratelimit import Limit, count_hit
 from survey_app.services.submissions import SubmissionPolicy, submit_response
 from survey_app.services.units import find_counter, find_unit_by_code
 from survey_app.web.auth import client_address, current_access, session_is_fresh
+from survey_app.web.helpers import current_locale_code
 from survey_app.web.jsonbody import read_json_object
 
 bp = Blueprint("qr", __name__)
@@ -69,10 +69,6 @@ def public_url(endpoint: str, **values) -> str:
     if base:
         return base.rstrip("/") + url_for(endpoint, **values)
     return url_for(endpoint, _external=True, **values)
-
-
-def _locale() -> str:
-    return str(get_locale())
 
 
 @dataclass(frozen=True)
@@ -94,8 +90,8 @@ def _render_form(
 ):
     form = build_form(
         definition,
-        locale=_locale(),
-        place_name=target.unit.place_name(_locale()),
+        locale=current_locale_code(),
+        place_name=target.unit.place_name(current_locale_code()),
         values=values,
         errors=errors,
         form_errors=form_errors,
@@ -105,7 +101,7 @@ def _render_form(
         "qr/form.html",
         form=form,
         target=target,
-        locale=_locale(),
+        locale=current_locale_code(),
         client_id=_valid_uuid(client_id) or str(uuid.uuid4()),
     ), status
 
@@ -170,7 +166,7 @@ def _submit(target: Target, *, rate_limited: bool, dossier_rating_id: int | None
         "questionnaire": definition.key,
         "version": definition.version,
         "unit": target.unit.code,
-        "locale": _locale(),
+        "locale": current_locale_code(),
         "answers": reading.answers,
     }
     if target.counter is not None:

@@ -3,7 +3,7 @@
 download a poster's QR code as SVG or PNG. Every change is a CSRF-protected, audited POST."""
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
-from flask_babel import force_locale, get_locale
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -34,10 +34,6 @@ class ButtonForm(FlaskForm):
 def _require_button() -> None:
     if not ButtonForm().validate_on_submit():
         abort(400)
-
-
-def _locale() -> str:
-    return str(get_locale())
 
 
 def _poster_in_scope(poster_id: int) -> PosterCode:
