@@ -54,7 +54,7 @@ def test_a_citizen_rates_the_counter_from_a_poster(new_context, live_server, jav
     page.locator("label[for='q-c9_24-5']").click()
     page.locator("label[for='q-overall-4']").click()
     page.locator("#q-comment-input").fill("x" * 1001)  # over the 1000-character limit
-    page.get_by_role("button", name="Send my answers").click()
+    page.get_by_role("button", name="Gửi câu trả lời").click()
 
     expect(page.locator("#q-comment-errors")).to_contain_text("1000")
     expect(page.locator("#form-errors")).to_be_visible()
@@ -62,8 +62,8 @@ def test_a_citizen_rates_the_counter_from_a_poster(new_context, live_server, jav
     assert _stored(live_server.app)[0] == []
 
     page.locator("#q-comment-input").fill("Cán bộ nhiệt tình")
-    page.get_by_role("button", name="Send my answers").click()
-    expect(page.locator("h1")).to_have_text("Thank you!")
+    page.get_by_role("button", name="Gửi câu trả lời").click()
+    expect(page.locator("h1")).to_have_text("Cảm ơn Ông/Bà!")
     rows, answers = _stored(live_server.app)
     assert rows == [("qr_counter", ward_id, counter_id)]
     assert answers == {"c9_24": 5, "overall": 4, "comment": None}
@@ -75,17 +75,17 @@ def test_a_dossier_form_shows_reasons_only_after_a_low_rating(new_context, live_
     page.goto(f"{live_server.url}/d/{token}")
     reasons = page.locator("#q-reasons")
     expect(reasons).to_be_hidden()
-    page.get_by_role("button", name="Send my answers").click()
+    page.get_by_role("button", name="Gửi câu trả lời").click()
     expect(page.locator("#q-rating-errors")).to_be_visible()  # required, next to the field
     page.locator("label[for='q-rating-1']").click()
     expect(reasons).to_be_visible()
     page.locator("label[for='q-reasons-1']").click()
-    page.get_by_role("button", name="Send my answers").click()
-    expect(page.locator("h1")).to_have_text("Thank you!")
+    page.get_by_role("button", name="Gửi câu trả lời").click()
+    expect(page.locator("h1")).to_have_text("Cảm ơn Ông/Bà!")
     rows, answers = _stored(live_server.app)
     assert rows == [("qr_dossier", ward_id, counter_id)]
     assert answers == {"rating": 1, "reasons": 1}
 
     page.goto(f"{live_server.url}/d/{token}")  # a second use
-    expect(page.locator("h1")).to_contain_text("Already rated")
+    expect(page.locator("h1")).to_contain_text("Đã đánh giá")
     assert len(_stored(live_server.app)[0]) == 1

@@ -131,7 +131,7 @@ def test_errors_are_shown_next_to_the_field_and_nothing_is_stored(client, tree):
     assert re.search(r'id="q-c9_25-4" value="4" checked', html)  # kept for the next try
     assert client_id(html) == cid
     empty = client.post(f"/r/{code}", data=counter_form(cid))
-    assert empty.status_code == 422 and "at least one question" in empty.get_data(as_text=True)
+    assert empty.status_code == 422 and "ít nhất một câu hỏi" in empty.get_data(as_text=True)
     assert count(Response) == 0
 
 
@@ -155,7 +155,7 @@ def test_submissions_are_limited_per_browser_and_per_address(app_with, tree):
     for expected in (302, 302, 429, 429):
         sent = phone.post(f"/r/{code}", data=counter_form(str(uuid.uuid4()), overall=5))
         assert sent.status_code == expected
-    assert "Too many answers" in sent.get_data(as_text=True)
+    assert "Quá nhiều lượt trả lời" in sent.get_data(as_text=True)
     other = limited.test_client()  # another browser, same address: one left for the address
     assert (
         other.post(f"/r/{code}", data=counter_form(str(uuid.uuid4()), overall=5)).status_code == 302
@@ -317,7 +317,7 @@ def test_a_dossier_is_rated_once(client, dossier_key, tree):
     )
     assert committed().scalar(sa.select(DossierRating.used_at)) is not None
     second = client.post(f"/d/{token}", data={"client_id": str(uuid.uuid4()), "q_rating": "1"})
-    assert second.status_code == 409 and "already been rated" in second.get_data(as_text=True)
+    assert second.status_code == 409 and "đã được đánh giá" in second.get_data(as_text=True)
     assert client.get(f"/d/{token}").status_code == 200  # the friendly page again
     assert count(Response) == 1
     assert issue(client, dossier_key).status_code == 409
