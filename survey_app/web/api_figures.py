@@ -4,6 +4,7 @@ from flask import Blueprint, abort, request
 from flask_login import current_user
 
 from survey_app.extensions import csrf, db
+from survey_app.models import Unit
 from survey_app.services.access import Access, list_units_in_scope, top_units_in_scope
 from survey_app.services.api_keys import authenticate_api_key
 from survey_app.services.figures import Figure, FigureBuilder, UnitFigures
@@ -27,6 +28,21 @@ def request_access() -> Access:
     if current_user.is_authenticated and session_is_fresh():
         return current_access()
     abort(401, description="sign in, or send an API key: Authorization: Bearer sk_…")
+
+
+def unit_from_query(access: Access) -> Unit:
+    """The unit named by `?unit=<code>` (a former code works too), or the top of the caller's
+    scope; 404 when it is unknown or outside the scope."""
+    code = request.args.get("unit")
+    if code:
+        unit = find_unit_by_code(code)
+        if unit is None or not access.covers(unit):
+            abort(404, description=f"no unit {code[:60]!r} here")
+        return unit
+    roots = top_units_in_scope(access)
+    if not roots:
+        abort(404, description="no unit in your scope")
+    return roots[0]
 
 
 def figure_json(figure: Figure) -> dict:
@@ -77,16 +93,7 @@ def figures():
     query = parse_dashboard_query(request.args)
     if query.problems:
         abort(400, description="; ".join(query.problems))
-    code = request.args.get("unit")
-    if code:
-        root = find_unit_by_code(code)
-        if root is None or not access.covers(root):
-            abort(404, description=f"no unit {code!r} here")
-    else:
-        roots = top_units_in_scope(access)
-        if not roots:
-            abort(404, description="no unit in your scope")
-        root = roots[0]
+    root = unit_from_query(access)
     units = [u for u in list_units_in_scope(access) if u.path.startswith(root.path)]
     rows = FigureBuilder(units, query.filters).for_units()
     period = query.filters.period

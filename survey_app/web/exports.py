@@ -39,8 +39,7 @@ from survey_app.services.access import (
 from survey_app.services.audit import record_event
 from survey_app.services.frames import import_frame_csv, list_frame
 from survey_app.services.reporting import REPORT_QUESTIONNAIRES, AnnualReport, build_annual_report
-from survey_app.services.units import find_unit_by_code
-from survey_app.web.api_figures import request_access
+from survey_app.web.api_figures import request_access, unit_from_query
 from survey_app.web.auth import audit, current_access, manager_required, staff_required
 from survey_app.web.dashboard_filters import local_today
 
@@ -295,16 +294,7 @@ def frame():
 def api_annual_report():
     """The annual report as JSON (query: unit code, year, questionnaire, staff)."""
     access = request_access()
-    code = request.args.get("unit")
-    if code:
-        unit = find_unit_by_code(code)
-        if unit is None or not access.covers(unit):
-            abort(404, description=f"no unit {code!r} here")
-    else:
-        roots = top_units_in_scope(access)
-        if not roots:
-            abort(404, description="no unit in your scope")
-        unit = roots[0]
+    unit = unit_from_query(access)
     report = _build(access, unit, _year(local_today().year))
     details = {
         "format": "api-json",
