@@ -341,15 +341,42 @@ def compose_index(
             settle=level_name in settle_levels,
         )
 
+    return assemble_report(
+        figure,
+        item_parts,
+        factor_parts,
+        content_parts,
+        index_part,
+        respondents=respondents,
+        confidence=level,
+        target=goal,
+        min_n=minimum,
+    )
+
+
+def assemble_report(
+    figure,
+    item_parts,
+    factor_parts,
+    content_parts,
+    index_part,
+    *,
+    respondents: int,
+    confidence: float,
+    target: float | None,
+    min_n: int,
+) -> IndexReport:
+    """The report from `figure(key, level, part)` over every level's parts (both the
+    per-respondent and the moments path build their parts, then call this)."""
     return IndexReport(
         items=MappingProxyType({k: figure(k, "item", p) for k, p in item_parts.items()}),
         factors=MappingProxyType({k: figure(k, "factor", p) for k, p in factor_parts.items()}),
         contents=MappingProxyType({k: figure(k, "content", p) for k, p in content_parts.items()}),
         index=figure("index", "index", index_part),
         respondents=respondents,
-        confidence=level,
-        target=goal,
-        min_n=minimum,
+        confidence=confidence,
+        target=target,
+        min_n=min_n,
     )
 
 

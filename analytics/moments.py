@@ -56,6 +56,7 @@ from analytics.index import (
     IndexGrouping,
     IndexReport,
     _keys,
+    assemble_report,
     build_figure,
     settle_levels_of,
 )
@@ -597,11 +598,12 @@ def index_from_moments(
             settle=level_name in settle_levels,
         )
 
-    return IndexReport(
-        items=MappingProxyType({k: figure(k, "item", p) for k, p in item_parts.items()}),
-        factors=MappingProxyType({k: figure(k, "factor", p) for k, p in factor_parts.items()}),
-        contents=MappingProxyType({k: figure(k, "content", p) for k, p in content_parts.items()}),
-        index=figure("index", "index", index_part),
+    return assemble_report(
+        figure,
+        item_parts,
+        factor_parts,
+        content_parts,
+        index_part,
         respondents=respondents,
         confidence=level,
         target=goal,

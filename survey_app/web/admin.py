@@ -83,7 +83,7 @@ from survey_app.web.admin_forms import (
     threshold_share,
 )
 from survey_app.web.auth import admin_required, audit, current_access, manager_required
-from survey_app.web.helpers import current_locale_code, local_time
+from survey_app.web.helpers import apply_problems, current_locale_code, local_time
 
 bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
 
@@ -108,17 +108,6 @@ def _labels():
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _apply_problems(form, problems: dict[str, list[str]]) -> None:
-    """Put a service's problems next to the fields they name; the rest above the form."""
-    for key, messages in problems.items():
-        if key in form:
-            form[key].errors = [*form[key].errors, *messages]
-        else:
-            form.form_errors.extend(
-                messages if key in ("file", "request") else [f"{key}: {m}" for m in messages]
-            )
 
 
 def _require_button() -> None:
@@ -256,7 +245,7 @@ def unit_detail(unit_id: int):
         )
     except ValidationError as error:
         db.session.rollback()
-        _apply_problems(form, error.problems)
+        apply_problems(form, error.problems)
         return _render_unit_detail(unit, 422, edit=form)
     audit(
         "unit.update",
@@ -303,7 +292,7 @@ def unit_new():
         )
     except ValidationError as error:
         db.session.rollback()
-        _apply_problems(form, error.problems)
+        apply_problems(form, error.problems)
         return render_template("admin/unit_new.html", form=form), 422
     audit(
         "unit.create",
@@ -364,9 +353,7 @@ def unit_merge(unit_id: int):
         merge_unit(source, target)
     except ValidationError as error:
         db.session.rollback()
-        _apply_problems(
-            form, {"into" if k == "target" else k: v for k, v in error.problems.items()}
-        )
+        apply_problems(form, {"into" if k == "target" else k: v for k, v in error.problems.items()})
         form.confirm.data = ""
         return _render_unit_detail(source, 422, merge=form)
     audit("unit.merge", unit_id=source.id, source=source.code, target=target.code)
@@ -391,7 +378,7 @@ def counter_create(unit_id: int):
         counter = create_counter(unit, form.code.data, form.name_vi.data, form.name_en.data)
     except ValidationError as error:
         db.session.rollback()
-        _apply_problems(form, error.problems)
+        apply_problems(form, error.problems)
         return _render_unit_detail(unit, 422, counter=form)
     audit("counter.create", unit_id=unit.id, counter_id=counter.id, code=counter.code)
     db.session.commit()
@@ -414,7 +401,7 @@ def counter_edit(counter_id: int):
         )
     except ValidationError as error:
         db.session.rollback()
-        _apply_problems(form, error.problems)
+        apply_problems(form, error.problems)
         return render_template("admin/counter_edit.html", counter=counter, form=form), 422
     audit(
         "counter.update",
@@ -549,7 +536,7 @@ def target_new():
         )
     except ValidationError as error:
         db.session.rollback()
-        _apply_problems(form, error.problems)
+        apply_problems(form, error.problems)
         return _render_target_form(form, 422)
     audit(
         "target.create",
@@ -688,7 +675,7 @@ def account_new():
         )
     except ValidationError as error:
         db.session.rollback()
-        _apply_problems(form, error.problems)
+        apply_problems(form, error.problems)
         return render_template("admin/account_new.html", form=form), 422
     audit(
         "account.create",
@@ -735,7 +722,7 @@ def account_detail(account_id: int):
         )
     except ValidationError as error:
         db.session.rollback()
-        _apply_problems(form, error.problems)
+        apply_problems(form, error.problems)
         return _render_account_detail(account, 422, edit=form)
     audit("account.update", account=account.username, account_id=account.id)
     db.session.commit()
@@ -755,7 +742,7 @@ def account_password(account_id: int):
         set_password(account, form.password.data)
     except ValidationError as error:
         db.session.rollback()
-        _apply_problems(form, error.problems)
+        apply_problems(form, error.problems)
         return _render_account_detail(account, 422, password=form)
     audit("account.password", account=account.username, account_id=account.id)
     db.session.commit()
@@ -810,7 +797,7 @@ def scope_add(account_id: int):
         add_scope(account, unit, form.role.data)
     except ValidationError as error:
         db.session.rollback()
-        _apply_problems(form, error.problems)
+        apply_problems(form, error.problems)
         return _render_account_detail(account, 422, scope=form)
     audit(
         "scope.add",
@@ -890,7 +877,7 @@ def api_key_create():
         )
     except ValidationError as error:
         db.session.rollback()
-        _apply_problems(form, error.problems)
+        apply_problems(form, error.problems)
         return _render_api_keys(form, 422)
     audit(
         "api_key.create",

@@ -20,3 +20,14 @@ def local_time(moment: datetime | None) -> str:
         return ""
     zone = ZoneInfo(current_app.config["LOCAL_TIMEZONE"])
     return as_utc(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def apply_problems(form, problems: dict[str, list[str]]) -> None:
+    """Put a service's problems next to the form fields they name; the rest above the form."""
+    for key, messages in problems.items():
+        if key in form:
+            form[key].errors = [*form[key].errors, *messages]
+        else:
+            form.form_errors.extend(
+                messages if key in ("file", "request") else [f"{key}: {m}" for m in messages]
+            )

@@ -46,7 +46,7 @@ from survey_app.services.kiosks import (
     start_duty,
 )
 from survey_app.web.auth import audit, current_access, manager_required, staff_required
-from survey_app.web.helpers import current_locale_code, local_time
+from survey_app.web.helpers import apply_problems, current_locale_code, local_time
 
 bp = Blueprint("kiosk_admin", __name__, url_prefix="/staff")
 
@@ -187,9 +187,7 @@ def kiosk_create():
         )
     except ValidationError as error:
         db.session.rollback()
-        for key, messages in error.problems.items():
-            target = form._fields.get(key, form.name)
-            target.errors = [*target.errors, *messages]
+        apply_problems(form, error.problems)
         return _render_list(form, 422)
     audit(
         "kiosk.create",

@@ -320,7 +320,9 @@ def test_offline_three_citizens_are_delivered_once_with_their_times(fast, new_co
     _, counter = place
     _, token = new_kiosk(counter, "quick-rating")
     tablet = enrol_tablet(new_context, fast.url, token)
-    expect(tablet.locator("body")).to_have_attribute("data-offline", "ready")
+    # The service worker caches the page and assets first; on a loaded CI machine that can take
+    # longer than the suite's 5 s default.
+    expect(tablet.locator("body")).to_have_attribute("data-offline", "ready", timeout=20_000)
     context = tablet.context
     context.set_offline(True)
     for value in ("3", "2", "3"):
