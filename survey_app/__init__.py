@@ -40,6 +40,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
         _configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
     from survey_app import cli
+    from survey_app.settler import init_settler
     from survey_app.web import register_blueprints, register_error_handlers
     from survey_app.web.security import init_security
 
@@ -48,6 +49,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     cli.register(app)
+    init_settler(app)
     return app
 
 

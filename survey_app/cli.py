@@ -146,13 +146,38 @@ def setup_command(demo_responses: int) -> None:
                 click.echo(f"    {username:<14} {password:<14} {what}")
 
 
+@click.command("settle")
+@click.option("--follow", is_flag=True, help="Keep settling every SETTLE_INTERVAL_SECONDS.")
+def settle_command(follow: bool) -> None:
+    """Settle pending responses into answer rows, counts and moments (server processes do this
+    in the background; this is for scripts, and for a server run with SETTLE_INTERVAL_SECONDS=0)."""
+    import time
+
+    from flask import current_app
+
+    from survey_app.services.rollup import settle_pending
+
+    while True:
+        settled = settle_pending(current_app.config["SETTLE_BATCH_SIZE"])
+        if settled or not follow:
+            click.echo(f"settled {settled:,} responses")
+        if not follow:
+            return
+        db.session.remove()
+        time.sleep(max(current_app.config["SETTLE_INTERVAL_SECONDS"], 0.1))
+
+
 @click.command("check-counts")
 def check_counts_command() -> None:
-    """Recompute the answer counts and index moments from the raw answers and compare them with
-    what was kept (exit 1 on any difference)."""
+    """Settle pending responses, then recompute the answer counts and index moments from the raw
+    answers and compare them with what was kept (exit 1 on any difference)."""
     from survey_app.services.counts import compare_answer_counts
     from survey_app.services.moments import compare_index_moments
+    from survey_app.services.rollup import settle_pending
 
+    settled = settle_pending()
+    if settled:
+        click.echo(f"settled {settled:,} pending responses first")
     cells, differences = compare_answer_counts()
     for difference in differences:
         click.echo(
@@ -259,6 +284,7 @@ COMMANDS = [
     load_targets_command,
     seed_demo_command,
     setup_command,
+    settle_command,
     check_counts_command,
     rebuild_counts_command,
     backup_command,

@@ -19,6 +19,15 @@ class Config:
     # Seconds a SQLite writer waits for the lock before giving up (kiosks submit in bursts).
     SQLITE_BUSY_TIMEOUT_MS = 10_000
 
+    # A submission stores one row; its answers are settled into answer rows, counts and moments
+    # by readers and by a background thread in each server process, every this many seconds
+    # (0: only readers settle), this many responses per transaction (a short write lock).
+    SETTLE_INTERVAL_SECONDS = float(os.environ.get("SETTLE_INTERVAL_SECONDS", "1"))
+    SETTLE_BATCH_SIZE = 100
+    # Seconds another process's change to a unit, counter or questionnaire may take to reach
+    # this process's submissions (services/catalogue.py); changes made here apply at once.
+    CATALOGUE_CACHE_SECONDS = 5.0
+
     # Periods (day, month, quarter, year) are counted in this time zone.
     LOCAL_TIMEZONE = os.environ.get("LOCAL_TIMEZONE", "Asia/Ho_Chi_Minh")
 
@@ -94,6 +103,8 @@ class TestingConfig(Config):
     SECRET_KEY = "testing-not-secret"
     SESSION_COOKIE_SECURE = False
     WTF_CSRF_ENABLED = False
+    # Tests settle through the readers, or start the settler themselves.
+    SETTLE_INTERVAL_SECONDS = 0
 
 
 CONFIGS = {"production": Config, "development": DevelopmentConfig, "testing": TestingConfig}

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -44,6 +45,12 @@ class Response(db.Model):
         CheckConstraint("weight > 0", name="weight_positive"),
         Index("ix_responses_unit_day", "unit_id", "local_day"),
         Index("ix_responses_questionnaire_day", "questionnaire_id", "local_day"),
+        Index(
+            "ix_responses_pending",
+            "received_at",
+            sqlite_where=text("pending_answers IS NOT NULL"),
+            postgresql_where=text("pending_answers IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -65,6 +72,9 @@ class Response(db.Model):
     officer_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"), index=True)
     # The annual survey's year, for annual forms (entered after the year ended, too).
     survey_year: Mapped[int | None] = mapped_column(Integer)
+    # The clean answers as submitted (JSON, services/rollup.py) until they are settled into answer
+    # rows, counts and moments; NULL once settled. A submission writes this one row and no more.
+    pending_answers: Mapped[str | None] = mapped_column(Text)
 
     answers: Mapped[list["Answer"]] = relationship(
         back_populates="response", cascade="all, delete-orphan", passive_deletes=True

@@ -32,6 +32,7 @@ from survey_app.models import (
 from survey_app.services.answers import validate_answers
 from survey_app.services.csvfiles import read_csv_rows
 from survey_app.services.questionnaires import get_current_questionnaire
+from survey_app.services.rollup import settle_batch
 from survey_app.services.submissions import SubmissionPolicy, SubmissionResult, submit_response
 from survey_app.timeutil import utcnow
 
@@ -599,6 +600,7 @@ def enter_second_round(
 
 def _stored_answers(response_id) -> dict[str, Any]:
     """A response's answers in the keyed shape: int, sorted list (multi) or text."""
+    settle_batch(1, only_ids=[response_id])  # in the caller's transaction
     stored: dict[str, Any] = {}
     multi: dict[str, list[int]] = {}
     rows = db.session.execute(

@@ -10,6 +10,7 @@ from survey_app.extensions import db
 from survey_app.models import Answer, Counter, HiddenComment, Response, StaffAccount, Unit
 from survey_app.services.access import Access
 from survey_app.services.periods import Period
+from survey_app.services.rollup import settle_pending
 from survey_app.timeutil import utcnow
 
 
@@ -36,6 +37,7 @@ def list_comments(
     locale: str = "vi",
 ) -> list[Comment]:
     """Comments on responses of the given units in `period`, newest first."""
+    settle_pending()
     query = (
         select(
             Answer.id,

@@ -35,6 +35,7 @@ from survey_app.extensions import db
 from survey_app.models import Answer, Counter, Questionnaire, Response, Unit
 from survey_app.services.questionnaires import get_current_questionnaire
 from survey_app.services.reporting import AnnualReport, Column, ReportTable
+from survey_app.services.rollup import settle_pending
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_ROWS = 1_048_575  # one row for the header
@@ -236,9 +237,11 @@ class RawExport:
 
 
 def plan_raw_export(unit: Unit, year: int, questionnaire_key: str, timezone: str) -> RawExport:
-    """Columns from the questionnaire's current definition (stable question keys)."""
+    """Columns from the questionnaire's current definition (stable question keys). Settles
+    pending responses first, so that the export holds every acknowledged one."""
     if not 2000 <= year <= 2100:
         raise ValidationError({"year": ["must be a year such as 2025"]})
+    settle_pending()
     _, definition = get_current_questionnaire(questionnaire_key)
     return RawExport(
         unit.path,

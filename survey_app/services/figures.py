@@ -21,6 +21,7 @@ from survey_app.extensions import db
 from survey_app.models import CHANNELS, AnswerCount, Counter, IndexMoment, Questionnaire, Unit
 from survey_app.services.periods import Period, whole_months
 from survey_app.services.questionnaires import definition_of, get_current_questionnaire, grouping_of
+from survey_app.services.rollup import settle_pending
 from survey_app.services.targets import ApplicableTarget, resolve_targets
 
 CHANNEL_GROUPS = {
@@ -277,6 +278,7 @@ class FigureBuilder:
     """Figures for a set of units (each rolled up over its subtree) and their counters."""
 
     def __init__(self, units: Sequence[Unit], filters: Filters, *, with_previous: bool = True):
+        settle_pending()  # every acknowledged response counts (commits; see services/rollup.py)
         self.filters = filters
         self.units = list(units)
         self.definition, self.questionnaire_ids = _questionnaire_versions(filters.questionnaire_key)
@@ -484,6 +486,7 @@ def monthly_trend(
     three queries: monthly index moments (or daily answer counts) summed per month."""
     from survey_app.services.periods import _add_months, period_of
 
+    settle_pending()
     first = _add_months(period_of("month", filters.period.end).start, -(months - 1))
     starts = [_add_months(first, i) for i in range(months)]
     end = _add_months(starts[-1], 1)

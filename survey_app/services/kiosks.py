@@ -41,6 +41,7 @@ from survey_app.models import (
     Unit,
 )
 from survey_app.services.questionnaires import definition_of, get_current_questionnaire
+from survey_app.services.rollup import settle_pending
 from survey_app.services.submissions import SubmissionPolicy, SubmissionResult, submit_response
 from survey_app.timeutil import as_utc, utcnow
 
@@ -395,6 +396,7 @@ def officer_figures(
     """Per officer and questionnaire at `unit`'s counters: n answers to the headline question
     (quick-rating: `rating`; sipas-counter: `overall`), the share positive and its Wilson 95 %
     interval, withheld below `min_n`. Counted with one GROUP BY over responses × answers."""
+    settle_pending()
     rows = db.session.execute(
         select(
             Response.officer_id,

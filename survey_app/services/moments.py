@@ -2,7 +2,7 @@
 answers in bulk, and compared with a recomputation (see models.IndexMoment)."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -23,71 +23,50 @@ def month_of(day: date) -> date:
     return day.replace(day=1)
 
 
-def answer_row(definition: Definition, values: dict[str, int]) -> np.ndarray:
-    """One respondent's row for the index items: 1 positive, 0 valid but not positive, NaN none."""
+def answer_matrix(definition: Definition, respondents: Sequence[Mapping[str, int]]) -> np.ndarray:
+    """One row per respondent over the index items: 1 positive, 0 valid but not positive, NaN
+    not answered."""
     items = grouping_of(definition).items
-    row = np.full(len(items), np.nan)
-    for i, key in enumerate(items):
-        if key in values:
-            row[i] = 1.0 if values[key] in definition.question(key).positive else 0.0
-    return row
+    positive = [definition.question(key).positive for key in items]
+    matrix = np.full((len(respondents), len(items)), np.nan)
+    for i, values in enumerate(respondents):
+        for j, key in enumerate(items):
+            value = values.get(key)
+            if value is not None:
+                matrix[i, j] = 1.0 if value in positive[j] else 0.0
+    return matrix
 
 
-def add_response_to_moments(
-    definition: Definition,
-    values: dict[str, int],
-    *,
-    unit_id: int,
-    counter_key: int,
-    day: date,
-    questionnaire_id: int,
-    channel: str,
-    entered_by: str,
-) -> None:
-    """Add one response to its day and month moments, in the same transaction as the response.
-    An existing row is locked (SELECT … FOR UPDATE) and updated; a missing one is inserted, and if
-    another transaction inserted it meanwhile, that row is locked and updated instead."""
-    grouping = grouping_of(definition)
-    if grouping is None:
-        return
-    addition = analytics.IndexMoments.from_rows(
-        answer_row(definition, values)[None, :], grouping.items, grouping
+def add_to_moments(cell: "MomentCell", addition: analytics.IndexMoments, respondents: int) -> None:
+    """Add `respondents` (whose moments are `addition`) to one stored cell, in the caller's
+    transaction. An existing row is locked (SELECT … FOR UPDATE) and updated; a missing one is
+    inserted, and if another transaction inserted it meanwhile, that row is locked and updated."""
+    key = cell.__dict__
+    where = and_(*(getattr(IndexMoment, column) == value for column, value in key.items()))
+    locked = select(IndexMoment.moments, IndexMoment.respondents).where(where).with_for_update()
+    stored = db.session.execute(locked).first()
+    if stored is None:
+        inserted = db.session.execute(
+            upsert_insert(IndexMoment.__table__)
+            .values(**key, respondents=respondents, moments=addition.to_bytes())
+            .on_conflict_do_nothing()
+            .returning(IndexMoment.respondents)
+        ).first()
+        if inserted is not None:
+            return
+        stored = db.session.execute(locked).one()
+    total = analytics.IndexMoments.from_bytes(stored.moments, addition.item_keys, addition.grouping)
+    db.session.execute(
+        update(IndexMoment)
+        .where(where)
+        .values(moments=(total + addition).to_bytes(), respondents=stored.respondents + respondents)
     )
-    for granularity, start in (("day", day), ("month", month_of(day))):
-        key = {
-            "unit_id": unit_id,
-            "granularity": granularity,
-            "period_start": start,
-            "questionnaire_id": questionnaire_id,
-            "counter_key": counter_key,
-            "channel": channel,
-            "entered_by": entered_by,
-        }
-        where = and_(*(getattr(IndexMoment, column) == value for column, value in key.items()))
-        locked = select(IndexMoment.moments, IndexMoment.respondents).where(where).with_for_update()
-        stored = db.session.execute(locked).first()
-        if stored is None:
-            inserted = db.session.execute(
-                upsert_insert(IndexMoment.__table__)
-                .values(**key, respondents=1, moments=addition.to_bytes())
-                .on_conflict_do_nothing()
-                .returning(IndexMoment.respondents)
-            ).first()
-            if inserted is not None:
-                continue
-            stored = db.session.execute(locked).one()
-        total = (
-            analytics.IndexMoments.from_bytes(stored.moments, grouping.items, grouping) + addition
-        )
-        db.session.execute(
-            update(IndexMoment)
-            .where(where)
-            .values(moments=total.to_bytes(), respondents=stored.respondents + 1)
-        )
 
 
 @dataclass(frozen=True)
-class _Cell:
+class MomentCell:
+    """The key of one `index_moments` row."""
+
     unit_id: int
     granularity: str
     period_start: date
@@ -96,12 +75,15 @@ class _Cell:
     channel: str
     entered_by: str
 
+    def sort_key(self) -> tuple:
+        return tuple(self.__dict__.values())
+
 
 def compute_moments(
     questionnaire_ids: Iterable[int] | None = None,
-) -> dict[_Cell, tuple[int, bytes]]:
+) -> dict[MomentCell, tuple[int, bytes]]:
     """Moments recomputed from the raw answers (bulk; for rebuilds and checks, not requests)."""
-    result: dict[_Cell, tuple[int, bytes]] = {}
+    result: dict[MomentCell, tuple[int, bytes]] = {}
     query = select(Questionnaire)
     if questionnaire_ids is not None:
         query = query.where(Questionnaire.id.in_(list(questionnaire_ids)))
@@ -137,10 +119,10 @@ def compute_moments(
             matrix[index_of[response_id], items[question_key]] = (
                 1.0 if value in positive[question_key] else 0.0
             )
-        groups: dict[_Cell, list[int]] = defaultdict(list)
+        groups: dict[MomentCell, list[int]] = defaultdict(list)
         for i, row in enumerate(responses):
             for granularity, start in (("day", row.local_day), ("month", month_of(row.local_day))):
-                cell = _Cell(
+                cell = MomentCell(
                     row.unit_id,
                     granularity,
                     start,
@@ -171,7 +153,7 @@ def rebuild_index_moments() -> int:
 def compare_index_moments() -> tuple[int, list[str]]:
     """(cells compared, descriptions of the cells that differ)."""
     kept = {
-        _Cell(
+        MomentCell(
             r.unit_id,
             r.granularity,
             r.period_start,

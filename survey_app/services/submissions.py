@@ -4,30 +4,20 @@ import hashlib
 import json
 import logging
 import uuid
-from collections import Counter as Tally
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from survey_app.errors import Conflict, ValidationError
 from survey_app.extensions import db
-from survey_app.models import (
-    ANSWERED_MARKER,
-    CHANNELS,
-    ENTERED_BY,
-    LOCALES,
-    Answer,
-    AnswerCount,
-    Response,
-)
+from survey_app.models import CHANNELS, ENTERED_BY, LOCALES, Response
 from survey_app.services.answers import CleanAnswer, validate_answers
-from survey_app.services.moments import add_response_to_moments
-from survey_app.services.questionnaires import find_questionnaire_version
+from survey_app.services.catalogue import catalogue
+from survey_app.services.rollup import encode_answers
 from survey_app.services.sql import upsert_insert
-from survey_app.services.units import find_counter, find_unit_by_code
 from survey_app.timeutil import as_utc, local_day, utcnow
 
 log = logging.getLogger(__name__)
@@ -100,7 +90,8 @@ def submit_response(
     expected_unit_id: int | None = None,
     expected_counter_id: int | None = None,
 ) -> SubmissionResult:
-    """Validate `payload` and store it as one response with its answers and counts.
+    """Validate `payload` and store it as one response row, its answers pending settlement
+    (services/rollup.py adds them to the answer rows, counts and moments).
 
     `channel` and `entered_by` come from how the caller authenticated, never from the payload
     alone; so do `kiosk_id`, `officer_id` and `survey_year`. A caller bound to one unit or counter
@@ -135,6 +126,7 @@ def submit_response(
         problem("channel", f"must be {channel!r} on this route (got {shorten(given_channel)})")
 
     questionnaire = definition = None
+    known = catalogue()
     key, version = payload.get("questionnaire"), payload.get("version")
     if not is_code(key):
         problem("questionnaire", "is required: the questionnaire's key, e.g. 'sipas-counter'")
@@ -143,10 +135,10 @@ def submit_response(
     ):
         problem("version", "is required: the questionnaire version answered, a whole number")
     else:
-        found = find_questionnaire_version(key, version)
-        if found is not None:
-            questionnaire, definition = found
-        elif find_questionnaire_version(key, None) is None:
+        questionnaire = known.questionnaire(key, version)
+        if questionnaire is not None:
+            definition = questionnaire.definition
+        elif known.questionnaire(key, None) is None:
             problem("questionnaire", f"no questionnaire {shorten(key)} is loaded here")
         else:
             problem("version", f"questionnaire {shorten(key)} version {version} is not loaded here")
@@ -156,7 +148,7 @@ def submit_response(
     if not is_code(unit_code):
         problem("unit", "is required: the code of the unit that served the citizen")
     else:
-        unit = find_unit_by_code(unit_code)
+        unit = known.unit(unit_code)
         if unit is None:
             problem("unit", f"no unit has the code {shorten(unit_code)}")
         elif not unit.active:
@@ -166,7 +158,7 @@ def submit_response(
         if not is_code(counter_code):
             problem("counter", "must be a counter code, or left out")
         elif unit is not None:
-            counter = find_counter(unit, counter_code)
+            counter = known.counter(unit.id, counter_code)
             if counter is None:
                 problem("counter", f"unit {unit.code!r} has no counter {shorten(counter_code)}")
             elif not counter.active:
@@ -199,27 +191,27 @@ def submit_response(
         submitted_at,
         rows,
     )
+    day = local_day(submitted_at or now, policy.timezone)
     inserted = db.session.execute(
-        upsert_insert(Response.__table__)
-        .values(
-            id=response_id,
-            questionnaire_id=questionnaire.id,
-            unit_id=unit.id,
-            counter_id=counter.id if counter else None,
-            channel=channel,
-            entered_by=entered_by,
-            locale=locale,
-            submitted_at=submitted_at or now,
-            received_at=now,
-            local_day=local_day(submitted_at or now, policy.timezone),
-            weight=1.0,
-            content_hash=content_hash,
-            kiosk_id=kiosk_id,
-            officer_id=officer_id,
-            survey_year=survey_year,
-        )
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(Response.id)
+        _response_insert(),
+        {
+            "id": response_id,
+            "questionnaire_id": questionnaire.id,
+            "unit_id": unit.id,
+            "counter_id": counter.id if counter else None,
+            "channel": channel,
+            "entered_by": entered_by,
+            "locale": locale,
+            "submitted_at": submitted_at or now,
+            "received_at": now,
+            "local_day": day,
+            "weight": 1.0,
+            "content_hash": content_hash,
+            "kiosk_id": kiosk_id,
+            "officer_id": officer_id,
+            "survey_year": survey_year,
+            "pending_answers": encode_answers(rows),
+        },
     ).first()
     if inserted is None:
         stored_hash = db.session.scalar(
@@ -231,39 +223,6 @@ def submit_response(
             f"response {response_id} is already stored with different answers; "
             "a new response needs a new id"
         )
-
-    db.session.execute(
-        insert(Answer),
-        [
-            {
-                "response_id": response_id,
-                "question_key": r.question_key,
-                "value": r.value,
-                "text": r.text,
-            }
-            for r in rows
-        ],
-    )
-    _add_to_counts(
-        rows,
-        definition,
-        unit_id=unit.id,
-        counter_key=counter.id if counter else 0,
-        day=local_day(submitted_at or now, policy.timezone),
-        questionnaire_id=questionnaire.id,
-        channel=channel,
-        entered_by=entered_by,
-    )
-    add_response_to_moments(
-        definition,
-        {r.question_key: r.value for r in rows if r.value is not None},
-        unit_id=unit.id,
-        counter_key=counter.id if counter else 0,
-        day=local_day(submitted_at or now, policy.timezone),
-        questionnaire_id=questionnaire.id,
-        channel=channel,
-        entered_by=entered_by,
-    )
     log.info(
         "response submitted unit=%s channel=%s questionnaire=%s/%s",
         unit.code,
@@ -274,61 +233,20 @@ def submit_response(
     return SubmissionResult(response_id, created=True)
 
 
-def _add_to_counts(
-    rows,
-    definition,
-    *,
-    unit_id,
-    counter_key,
-    day,
-    questionnaire_id,
-    channel,
-    entered_by,
-    weight: float = 1.0,
-) -> None:
-    """Add one response's answers to `answer_counts` (one upsert over many rows, in key order so
-    that concurrent transactions lock rows in the same order and cannot deadlock)."""
-    tally = Tally((row.question_key, row.value) for row in rows if row.value is not None)
-    multi_keys = {q.key for q in definition.questions if q.type == "multi"}
-    for question_key in {row.question_key for row in rows} & multi_keys:
-        tally[(question_key, ANSWERED_MARKER)] += 1
-    if not tally:
-        return
-    values = [
-        {
-            "unit_id": unit_id,
-            "local_day": day,
-            "questionnaire_id": questionnaire_id,
-            "question_key": question_key,
-            "value": value,
-            "counter_key": counter_key,
-            "channel": channel,
-            "entered_by": entered_by,
-            "n": n,
-            "weight_sum": n * weight,
-        }
-        for (question_key, value), n in sorted(tally.items())
-    ]
-    db.session.execute(_count_upsert(), values)
+# The one INSERT of the request path, per database: compiled once, not per request. A replay of
+# a stored id inserts nothing (ON CONFLICT DO NOTHING) and returns no row.
+_RESPONSE_INSERTS: dict[str, Any] = {}
 
 
-# One upsert statement per database, executed with many rows: compiled once, not per request.
-_COUNT_UPSERTS: dict[str, Any] = {}
-
-
-def _count_upsert():
+def _response_insert():
     dialect = db.session.get_bind().dialect.name
-    if dialect not in _COUNT_UPSERTS:
-        table = AnswerCount.__table__
-        statement = upsert_insert(table)
-        _COUNT_UPSERTS[dialect] = statement.on_conflict_do_update(
-            index_elements=[c.name for c in table.primary_key.columns],
-            set_={
-                "n": table.c.n + statement.excluded.n,
-                "weight_sum": table.c.weight_sum + statement.excluded.weight_sum,
-            },
+    if dialect not in _RESPONSE_INSERTS:
+        _RESPONSE_INSERTS[dialect] = (
+            upsert_insert(Response.__table__)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(Response.__table__.c.id)
         )
-    return _COUNT_UPSERTS[dialect]
+    return _RESPONSE_INSERTS[dialect]
 
 
 def _parse_uuid(value: Any, problem) -> uuid.UUID | None:

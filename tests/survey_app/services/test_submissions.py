@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from survey_app.errors import Conflict, ValidationError
 from survey_app.extensions import db
 from survey_app.models import ANSWERED_MARKER, Answer, AnswerCount, FormerUnitCode, Response
+from survey_app.services.rollup import settle_pending
 from survey_app.services.submissions import SubmissionPolicy, submit_response
 from tests.survey_app.payloads import counter_payload, quick_payload
 
@@ -16,9 +17,12 @@ NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
 
 def submit(payload, **kwargs):
+    """Submit and commit, then settle: these tests read the answer rows and counts (the pending
+    state between the two is tested in test_rollup.py)."""
     kwargs.setdefault("now", NOW)
     result = submit_response(payload, channel=kwargs.pop("channel", "web"), **kwargs)
     db.session.commit()
+    settle_pending()
     return result
 
 

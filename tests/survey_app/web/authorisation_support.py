@@ -25,6 +25,7 @@ from survey_app.models import Answer, Counter, StaffAccount, Unit
 from survey_app.services.accounts import add_scope, create_account
 from survey_app.services.api_keys import create_api_key
 from survey_app.services.audit import record_event
+from survey_app.services.rollup import settle_pending
 from survey_app.services.submissions import SubmissionPolicy, submit_response
 from survey_app.services.targets import create_target
 from tests.survey_app.payloads import quick_payload
@@ -214,6 +215,7 @@ def build_world(tree) -> World:
         ).response_id
         events[side] = record_event("test.setup", actor="test", unit_id=unit.id)
     db.session.commit()
+    settle_pending()  # settled now, so that a GET finds nothing to settle and changes no rows
     commune_counter = db.session.scalar(
         sa.select(Counter).where(Counter.unit_id == tree.commune.id)
     )

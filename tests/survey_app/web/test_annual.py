@@ -9,6 +9,7 @@ from survey_app.extensions import db
 from survey_app.models import AnnualLink, AuditEvent, FormDraft, Response, SampleCode
 from survey_app.services.accounts import add_scope, create_account
 from survey_app.services.annual import create_link, import_sample_codes
+from survey_app.services.rollup import settle_pending
 from survey_app.timeutil import utcnow
 
 PASSWORD = "correct horse battery"
@@ -16,7 +17,9 @@ YEAR = 2025
 
 
 def committed():
+    """The session, seeing what the requests committed, their answers settled."""
     db.session.rollback()
+    settle_pending()
     return db.session
 
 

@@ -9,13 +9,16 @@ from sqlalchemy import func, select
 from survey_app import create_app
 from survey_app.extensions import db
 from survey_app.models import Answer, Response
+from survey_app.services.rollup import settle_pending
 from survey_app.web.api import OPENAPI_PATH
 from tests.conftest import make_config
 from tests.survey_app.payloads import counter_payload, quick_payload
 
 
 def stored() -> tuple[int, int]:
-    db.session.rollback()  # see what the requests committed
+    """(responses, answer rows) the requests committed, the answers settled (services/rollup)."""
+    db.session.rollback()
+    settle_pending()
     return (
         db.session.scalar(select(func.count()).select_from(Response)),
         db.session.scalar(select(func.count()).select_from(Answer)),

@@ -15,6 +15,7 @@ from survey_app.models import Answer, AuditEvent, DossierRating, PosterCode, Rat
 from survey_app.services.accounts import add_scope, create_account
 from survey_app.services.api_keys import create_api_key
 from survey_app.services.qr_codes import create_poster_code, issue_dossier_token
+from survey_app.services.rollup import settle_pending
 from survey_app.timeutil import utcnow
 from tests.conftest import make_config
 
@@ -23,7 +24,9 @@ DOSSIER = "000.00.31.H01-240315-0001"
 
 
 def committed():
+    """The session, seeing what the requests committed, their answers settled."""
     db.session.rollback()
+    settle_pending()
     return db.session
 
 

@@ -1,0 +1,124 @@
+"""What a submission checks its codes against (units, counters, questionnaire versions), cached
+in each process for a few seconds.
+
+Why: every submission asks the same three questions, and three queries cost more than the one
+INSERT that stores the response. Changes committed in this process are seen at once (the cache
+empties when a unit, counter or questionnaire is flushed and committed); other processes see them
+within CATALOGUE_CACHE_SECONDS. Entries are plain values, never ORM objects.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from questionnaires import Definition
+from survey_app.extensions import db
+from survey_app.models import Counter, FormerUnitCode, Questionnaire, Unit
+from survey_app.services.questionnaires import find_questionnaire_version
+from survey_app.services.units import find_unit_by_code
+
+EXTENSION_KEY = "survey_catalogue"
+_WATCHED = (Unit, Counter, Questionnaire, FormerUnitCode)
+
+
+@dataclass(frozen=True)
+class UnitEntry:
+    id: int
+    code: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class CounterEntry:
+    id: int
+    code: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class QuestionnaireEntry:
+    id: int
+    key: str
+    version: int
+    definition: Definition
+
+
+class Catalogue:
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._entries: dict[tuple, tuple[float, Any]] = {}
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def _cached(self, key: tuple, load: Callable[[], Any]) -> Any:
+        now = time.monotonic()
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = load()
+        if self.seconds > 0:
+            self._entries[key] = (now + self.seconds, value)
+        return value
+
+    def unit(self, code: str) -> UnitEntry | None:
+        """The unit with `code`, following former codes and mergers (units.find_unit_by_code)."""
+
+        def load():
+            unit = find_unit_by_code(code)
+            return unit and UnitEntry(unit.id, unit.code, unit.active)
+
+        return self._cached(("unit", code), load)
+
+    def counter(self, unit_id: int, code: str) -> CounterEntry | None:
+        def load():
+            row = db.session.execute(
+                select(Counter.id, Counter.code, Counter.active).where(
+                    Counter.unit_id == unit_id, Counter.code == code
+                )
+            ).first()
+            return row and CounterEntry(row.id, row.code, row.active)
+
+        return self._cached(("counter", unit_id, code), load)
+
+    def questionnaire(self, key: str, version: int | None) -> QuestionnaireEntry | None:
+        """Version `version` of `key` (None: the newest)."""
+
+        def load():
+            found = find_questionnaire_version(key, version)
+            if found is None:
+                return None
+            stored, definition = found
+            return QuestionnaireEntry(stored.id, stored.key, stored.version, definition)
+
+        return self._cached(("questionnaire", key, version), load)
+
+
+def catalogue() -> Catalogue:
+    """This app's catalogue (one per app, so tests with their own databases never share one)."""
+    app = current_app
+    if EXTENSION_KEY not in app.extensions:
+        app.extensions[EXTENSION_KEY] = Catalogue(app.config["CATALOGUE_CACHE_SECONDS"])
+    return app.extensions[EXTENSION_KEY]
+
+
+@event.listens_for(Session, "after_flush")
+def _note_catalogue_changes(session: Session, _context) -> None:
+    if any(isinstance(o, _WATCHED) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info["catalogue_changed"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_catalogue(session: Session) -> None:
+    if session.info.pop("catalogue_changed", False) and has_app_context():
+        current_app.extensions.get(EXTENSION_KEY, Catalogue(0)).clear()
+
+
+@event.listens_for(Session, "after_rollback")
+def _discard_note(session: Session) -> None:
+    session.info.pop("catalogue_changed", None)

@@ -1,0 +1,61 @@
+"""The background settler: a thread in each server process that settles pending responses every
+SETTLE_INTERVAL_SECONDS (services/rollup.py), so that readers rarely find a backlog.
+
+Started on a process's first request, not in `create_app`: gunicorn may fork after building the
+app (threads do not survive a fork), and CLI commands build the app without serving anything.
+Several processes may run one each: settling claims responses under a lock, never twice.
+"""
+
+import logging
+import os
+import threading
+
+from flask import Flask
+
+from survey_app.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+class Settler(threading.Thread):
+    def __init__(self, app: Flask):
+        super().__init__(name="survey-settler", daemon=True)
+        self.app = app
+        self.interval = float(app.config["SETTLE_INTERVAL_SECONDS"])
+        self.batch_size = int(app.config["SETTLE_BATCH_SIZE"])
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        from survey_app.services.rollup import settle_pending
+
+        while not self.stopped.wait(self.interval):
+            with self.app.app_context():
+                try:
+                    settle_pending(self.batch_size)
+                except Exception:  # a bad moment must not end settling for good
+                    log.exception("settling pending responses failed; retrying")
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def init_settler(app: Flask) -> None:
+    """Start one settler per process on the first request, when SETTLE_INTERVAL_SECONDS > 0."""
+    if float(app.config["SETTLE_INTERVAL_SECONDS"]) <= 0:
+        return
+    lock = threading.Lock()
+    started: dict[int, Settler] = {}
+
+    @app.before_request
+    def _start_settler() -> None:
+        pid = os.getpid()
+        if pid in started:
+            return
+        with lock:
+            if pid not in started:
+                started[pid] = Settler(app)
+                started[pid].start()
+                app.extensions["survey_settler"] = started[pid]

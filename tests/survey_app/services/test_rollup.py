@@ -1,0 +1,200 @@
+"""Settling: a submission stores one row; its answers reach the answer rows, counts and moments
+exactly once, whoever settles them (readers, the background thread, concurrent settlers)."""
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, func, select, update
+
+from survey_app import create_app
+from survey_app.errors import ValidationError
+from survey_app.extensions import db
+from survey_app.models import Answer, AnswerCount, IndexMoment, Response, Unit
+from survey_app.services.counts import compare_answer_counts
+from survey_app.services.figures import FigureBuilder, Filters
+from survey_app.services.moments import compare_index_moments
+from survey_app.services.periods import period_of
+from survey_app.services.rollup import pending_count, settle_batch, settle_pending
+from survey_app.services.submissions import submit_response
+from tests.conftest import make_config
+from tests.survey_app.payloads import counter_payload, quick_payload
+
+NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+
+
+def submit_many(n: int, payload=counter_payload, **kwargs) -> list[uuid.UUID]:
+    ids = []
+    for i in range(n):
+        body = payload(**kwargs)
+        if "answers" in body and "c9_24" in body["answers"]:
+            body["answers"]["c9_24"] = 1 + i % 5  # varied values: several count cells
+        ids.append(submit_response(body, channel="web", now=NOW).response_id)
+    db.session.commit()
+    return ids
+
+
+def table_count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def assert_consistent() -> None:
+    """Counts and moments equal a recomputation from the answer rows, nothing left pending."""
+    assert pending_count() == 0
+    assert compare_answer_counts()[1] == []
+    assert compare_index_moments()[1] == []
+
+
+def test_a_submission_writes_one_row_and_settling_adds_its_answers_once(app, tree):
+    submit_many(3, counter_payload, unit="P-W1", counter="Q1")
+
+    assert table_count(Response) == 3
+    assert (table_count(Answer), table_count(AnswerCount), table_count(IndexMoment)) == (0, 0, 0)
+    assert pending_count() == 3
+
+    assert settle_pending() == 3
+    assert settle_pending() == 0  # nothing is settled twice
+    answers_per_response = db.session.execute(
+        select(Answer.response_id, func.count()).group_by(Answer.response_id)
+    ).all()
+    assert len(answers_per_response) == 3
+    assert {n for _, n in answers_per_response} == {len(counter_payload()["answers"])}
+    assert table_count(IndexMoment) == 2  # one day cell and one month cell
+    assert_consistent()
+
+
+def test_settling_in_batches_gives_the_same_counts_as_one_batch(app, tree):
+    submit_many(25, counter_payload, unit="P-W1", counter="Q1")
+    submit_many(5, quick_payload, unit="P-W1", counter="Q2")
+
+    assert settle_pending(batch_size=4, max_batches=2) == 8
+    assert pending_count() == 22
+    assert settle_pending(batch_size=4) == 22
+    assert_consistent()
+    total = db.session.scalar(
+        select(func.sum(AnswerCount.n)).where(AnswerCount.question_key == "c9_24")
+    )
+    assert total == 25
+
+
+def test_a_rejected_submission_leaves_nothing_pending(app, tree):
+    with pytest.raises(ValidationError):
+        submit_response(quick_payload(answers={"rating": 9}), channel="web", now=NOW)
+    db.session.rollback()
+    assert pending_count() == 0 and table_count(Response) == 0
+
+
+def test_figures_include_responses_not_yet_settled(app, tree):
+    """A reader settles first: the dashboard never misses an acknowledged response."""
+    submit_many(4, quick_payload, unit="P-W1", counter="Q1")
+    assert pending_count() == 4
+
+    builder = FigureBuilder(
+        [tree.province], Filters("quick-rating", period_of("today", NOW.date()), min_n=1)
+    )
+    assert builder.for_units()[0].headline.n == 4
+    assert pending_count() == 0
+    assert_consistent()
+
+
+def test_settling_one_response_inside_a_transaction(app, tree):
+    """Staff entry settles the response it is about without committing (double entry reads it)."""
+    first, second = submit_many(2, quick_payload, unit="P-W1")
+
+    assert settle_batch(10, only_ids=[second]) == 1
+    db.session.rollback()  # the caller's transaction decides
+    assert pending_count() == 2
+    assert settle_batch(10, only_ids=[second]) == 1
+    db.session.commit()
+    assert pending_count() == 1
+    assert db.session.scalar(select(Response.pending_answers).where(Response.id == first))
+
+
+def run_settlers(database_url: str, count: int, batch_size: int) -> list[int]:
+    """`count` settlers at once, each with its own app, session and connection."""
+    results: list[int] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(count)
+
+    def settle() -> None:
+        app = create_app(make_config(database_url))
+        with app.app_context():
+            try:
+                start.wait()
+                results.append(settle_pending(batch_size=batch_size))
+            except BaseException as error:  # reported below, not lost in the thread
+                errors.append(error)
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+
+    threads = [threading.Thread(target=settle) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    return results
+
+
+def test_concurrent_settlers_count_every_response_exactly_once(app, tree, database_url):
+    submit_many(120, counter_payload, unit="P-W1", counter="Q1")
+    submit_many(60, quick_payload, unit="P-C1", counter="Q1")
+    db.session.remove()
+
+    settled = run_settlers(database_url, count=3, batch_size=7)
+
+    assert sum(settled) == 180
+    assert db.session.scalar(select(func.count(func.distinct(Answer.response_id)))) == 180
+    assert_consistent()
+
+
+def test_the_background_settler_settles_without_a_reader(database_url, shipped_definitions, tree):
+    """A server process settles on its own, every SETTLE_INTERVAL_SECONDS."""
+    server = create_app(make_config(database_url, SETTLE_INTERVAL_SECONDS=0.05))
+    client = server.test_client()
+    payload = quick_payload(unit="P-W1", counter="Q1")
+    assert client.post("/api/v1/responses", json=payload).status_code == 201
+    settler = server.extensions["survey_settler"]
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and pending_count() > 0:
+            db.session.rollback()  # a fresh snapshot each look
+            time.sleep(0.05)
+        assert pending_count() == 0
+        answer = db.session.scalar(
+            select(Answer.value).where(Answer.response_id == uuid.UUID(payload["id"]))
+        )
+        assert answer == payload["answers"]["rating"]
+        assert_consistent()
+    finally:
+        settler.stop()
+        settler.join(timeout=10)
+        with server.app_context():
+            db.engine.dispose()
+
+
+def test_a_unit_deactivated_here_is_refused_at_once(app, tree, client):
+    assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
+    tree.ward.active = False
+    db.session.commit()
+
+    refused = client.post("/api/v1/responses", json=quick_payload(unit="P-W1"))
+    assert refused.status_code == 422
+    assert "no longer active" in refused.get_data(as_text=True)
+
+
+def test_another_process_s_change_applies_within_the_cache_time(app, tree, client, database_url):
+    app.config["CATALOGUE_CACHE_SECONDS"] = 0.3
+    app.extensions.pop("survey_catalogue", None)
+    assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
+    other_process = create_engine(database_url)
+    with other_process.begin() as connection:
+        connection.execute(update(Unit.__table__).where(Unit.code == "P-W1").values(active=False))
+    other_process.dispose()
+
+    time.sleep(0.4)
+    refused = client.post("/api/v1/responses", json=quick_payload(unit="P-W1"))
+    assert refused.status_code == 422
