@@ -6,8 +6,8 @@ Measured in the same run (each a median of fresh processes):
   - raw export: services/exports.iter_raw_csv for the province, this year, consumed and dropped;
   - pandas (the naive baseline): load the year's answers (joined with their responses) into a
     DataFrame and group by unit × question × value;
-  - counts table: the same year's unit × question × value sums from answer_counts, which is
-    what annual tables built on the counts would read.
+  - counts table: the same year's unit × question × value sums from answer_counts_monthly, which
+    is what the annual tables read for whole months.
 """
 
 import importlib.util
@@ -52,19 +52,14 @@ def _counts(app) -> int:
     from sqlalchemy import func, select
 
     from survey_app.extensions import db
-    from survey_app.models import AnswerCount
+    from survey_app.models import MonthlyAnswerCount as Monthly
 
-    year = _year(app)
+    year = _year(app)  # whole months: the monthly sums alone
     return len(
         db.session.execute(
-            select(
-                AnswerCount.unit_id,
-                AnswerCount.question_key,
-                AnswerCount.value,
-                func.sum(AnswerCount.n),
-            )
-            .where(AnswerCount.local_day.between(year.start, year.end))
-            .group_by(AnswerCount.unit_id, AnswerCount.question_key, AnswerCount.value)
+            select(Monthly.unit_id, Monthly.question_key, Monthly.value, func.sum(Monthly.n))
+            .where(Monthly.month.between(year.start, year.end))
+            .group_by(Monthly.unit_id, Monthly.question_key, Monthly.value)
         ).all()
     )
 
@@ -179,7 +174,7 @@ def benchmark(database: Database, options) -> list[Row]:
             "annual",
             backend,
             label,
-            f"same year's unit × question × value sums from answer_counts (n={counts['n']})",
+            f"same year's unit × question × value sums from answer_counts_monthly (n={counts['n']})",
             counts["seconds"],
             "s",
             f"pandas {naive['seconds']:.2f} s",

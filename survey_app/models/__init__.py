@@ -21,6 +21,7 @@ from survey_app.models.response import (
     AnswerCount,
     HiddenComment,
     IndexMoment,
+    MonthlyAnswerCount,
     Response,
 )
 from survey_app.models.staff import API_KEY_PURPOSES, ROLES, ApiKey, StaffAccount, StaffScope
@@ -58,6 +59,7 @@ __all__ = [
     "HiddenComment",
     "IndexMoment",
     "Kiosk",
+    "MonthlyAnswerCount",
     "OfficerDuty",
     "PaperFormEntry",
     "PosterCode",

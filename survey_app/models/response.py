@@ -132,6 +132,26 @@ class AnswerCount(db.Model):
     weight_sum: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class MonthlyAnswerCount(db.Model):
+    """`answer_counts` summed per calendar month (`month` is its first day). A year's figures
+    read these instead of ~300 daily rows per cell; a period reads whole months here plus the
+    days at its edges from `answer_counts`. Kept in the same settling transaction as the daily
+    counts; `flask check-counts` proves the two agree."""
+
+    __tablename__ = "answer_counts_monthly"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    questionnaire_id: Mapped[int] = mapped_column(ForeignKey("questionnaires.id"), primary_key=True)
+    question_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, primary_key=True)
+    counter_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    entered_by: Mapped[str] = mapped_column(String(8), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    weight_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 class IndexMoment(db.Model):
     """Sufficient statistics for a questionnaire's index figures (analytics.IndexMoments, as bytes)
     per unit, counter, day or month, questionnaire version, channel and who entered them: sums of

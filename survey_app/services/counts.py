@@ -3,10 +3,29 @@ that the counts kept at submission time agree with the rows they summarise."""
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, delete, func, insert, literal, or_, select, union_all
+from sqlalchemy import (
+    Date,
+    Select,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 
 from survey_app.extensions import db
-from survey_app.models import ANSWERED_MARKER, Answer, AnswerCount, Questionnaire, Response
+from survey_app.models import (
+    ANSWERED_MARKER,
+    Answer,
+    AnswerCount,
+    MonthlyAnswerCount,
+    Questionnaire,
+    Response,
+)
 from survey_app.services.questionnaires import definition_of
 
 _GROUP = (
@@ -96,10 +115,42 @@ _COLUMNS = [
 ]
 
 
+def month_start(day_column):
+    """The first day of the column's month, in SQL (SQLite and PostgreSQL say it differently)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return cast(func.date_trunc("month", day_column), Date)
+    return func.date(day_column, "start of month")
+
+
+def select_monthly_from_daily() -> Select:
+    """Rows shaped like `answer_counts_monthly`, summed from the daily `answer_counts`."""
+    keys = [
+        AnswerCount.unit_id,
+        month_start(AnswerCount.local_day).label("month"),
+        AnswerCount.questionnaire_id,
+        AnswerCount.question_key,
+        AnswerCount.value,
+        AnswerCount.counter_key,
+        AnswerCount.channel,
+        AnswerCount.entered_by,
+    ]
+    return select(
+        *keys, func.sum(AnswerCount.n).label("n"), func.sum(AnswerCount.weight_sum)
+    ).group_by(*keys)
+
+
+_MONTHLY_COLUMNS = ["month" if c == "local_day" else c for c in _COLUMNS]
+
+
 def rebuild_answer_counts() -> int:
-    """Replace `answer_counts` with counts recomputed from the answers; returns the row count."""
+    """Replace `answer_counts` (and its monthly sums) with counts recomputed from the answers;
+    returns the daily row count."""
     db.session.execute(delete(AnswerCount))
+    db.session.execute(delete(MonthlyAnswerCount))
     db.session.execute(insert(AnswerCount).from_select(_COLUMNS, select_counts_from_answers()))
+    db.session.execute(
+        insert(MonthlyAnswerCount).from_select(_MONTHLY_COLUMNS, select_monthly_from_daily())
+    )
     return db.session.scalar(select(func.count()).select_from(AnswerCount))
 
 
@@ -111,17 +162,32 @@ class CountDifference:
 
 
 def compare_answer_counts(limit: int = 20) -> tuple[int, list[CountDifference]]:
-    """Compare the kept counts with a recomputation. Returns (cells compared, differences)."""
-    kept = {
-        tuple(row[:8]): row[8]
-        for row in db.session.execute(select(*(getattr(AnswerCount, c) for c in _COLUMNS[:9])))
-    }
-    recomputed = {
-        tuple(row[:8]): row[8] for row in db.session.execute(select_counts_from_answers())
-    }
+    """Compare the kept daily counts with a recomputation from the answers, and the kept monthly
+    sums with the daily counts summed per month. Returns (cells compared, differences)."""
+    daily = _compare(
+        select(*(getattr(AnswerCount, c) for c in _COLUMNS[:9])), select_counts_from_answers()
+    )
+    monthly = _compare(
+        select(*(getattr(MonthlyAnswerCount, c) for c in _MONTHLY_COLUMNS[:9])),
+        select_monthly_from_daily(),
+        label="month",
+    )
+    cells = daily[0] + monthly[0]
+    differences = daily[1] + monthly[1]
+    return cells, differences[:limit] if limit else differences
+
+
+def _compare(kept_query, recomputed_query, label: str = "") -> tuple[int, list[CountDifference]]:
+    def read(query) -> dict[tuple, int]:
+        return {
+            (label, *(str(v) for v in row[:8])) if label else tuple(row[:8]): int(row[8])
+            for row in db.session.execute(query)
+        }
+
+    kept, recomputed = read(kept_query), read(recomputed_query)
     differences = [
         CountDifference(key, kept.get(key, 0), recomputed.get(key, 0))
         for key in sorted(kept.keys() | recomputed.keys(), key=str)
         if kept.get(key, 0) != recomputed.get(key, 0)
     ]
-    return len(kept.keys() | recomputed.keys()), differences[:limit] if limit else differences
+    return len(kept.keys() | recomputed.keys()), differences

@@ -18,7 +18,15 @@ import analytics
 from analytics import Verdict, difference_ci, proportion_ci, responses_to_settle, verdict
 from questionnaires import Definition
 from survey_app.extensions import db
-from survey_app.models import CHANNELS, AnswerCount, Counter, IndexMoment, Questionnaire, Unit
+from survey_app.models import (
+    CHANNELS,
+    AnswerCount,
+    Counter,
+    IndexMoment,
+    MonthlyAnswerCount,
+    Questionnaire,
+    Unit,
+)
 from survey_app.services.periods import Period, whole_months
 from survey_app.services.questionnaires import definition_of, get_current_questionnaire, grouping_of
 from survey_app.services.rollup import settle_pending
@@ -166,13 +174,8 @@ class _Source:
         self.grouping = grouping_of(definition)
         self.moments: dict[tuple[int, int], analytics.IndexMoments] = {}
         self.respondents: dict[tuple[int, int], int] = defaultdict(int)
-        self._where = (
-            AnswerCount.unit_id.in_(unit_ids),
-            AnswerCount.questionnaire_id.in_(questionnaire_ids),
-            AnswerCount.channel.in_(filters.channels),
-            AnswerCount.entered_by.in_(filters.entered_by),
-            AnswerCount.local_day.between(period.start, period.end),
-        )
+        self.respondents_by_channel: dict[str, int] = defaultdict(int)
+        self._count_tables = _count_tables(period, unit_ids, questionnaire_ids, filters)
         # Answer counts are read when first needed: an overview of an index questionnaire needs
         # only the moments, a quick-rating overview only its headline question.
         self._counts: dict[str | None, dict] = {}
@@ -194,6 +197,7 @@ class _Source:
             select(
                 IndexMoment.unit_id,
                 IndexMoment.counter_key,
+                IndexMoment.channel,
                 IndexMoment.respondents,
                 IndexMoment.moments,
             ).where(
@@ -206,10 +210,11 @@ class _Source:
         )
         items, grouping = self.grouping.items, self.grouping
         blobs: dict[tuple[int, int], list[bytes]] = defaultdict(list)
-        for unit_id, counter_key, respondents, blob in rows:
+        for unit_id, counter_key, channel, respondents, blob in rows:
             key = (unit_id, counter_key)
             blobs[key].append(blob)
             self.respondents[key] += respondents
+            self.respondents_by_channel[channel] += respondents
         for key, cell_blobs in blobs.items():
             self.moments[key] = analytics.IndexMoments.sum_bytes(cell_blobs, items, grouping)
 
@@ -220,25 +225,14 @@ class _Source:
         if None in self._counts:
             return self._counts[None]
         if question_key not in self._counts:
-            query = select(
-                AnswerCount.unit_id,
-                AnswerCount.counter_key,
-                AnswerCount.question_key,
-                AnswerCount.value,
-                func.sum(AnswerCount.n),
-            ).where(*self._where)
-            if question_key is not None:
-                query = query.where(AnswerCount.question_key == question_key)
-            counts: dict = defaultdict(lambda: defaultdict(dict))
-            for unit_id, counter_key, key, value, n in db.session.execute(
-                query.group_by(
-                    AnswerCount.unit_id,
-                    AnswerCount.counter_key,
-                    AnswerCount.question_key,
-                    AnswerCount.value,
-                )
-            ):
-                counts[(unit_id, counter_key)][key][value] = int(n)
+            counts: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+            for table, where in self._count_tables:
+                group = (table.unit_id, table.counter_key, table.question_key, table.value)
+                query = select(*group, func.sum(table.n)).where(*where).group_by(*group)
+                if question_key is not None:
+                    query = query.where(table.question_key == question_key)
+                for unit_id, counter_key, key, value, n in db.session.execute(query):
+                    counts[(unit_id, counter_key)][key][value] += int(n)
             self._counts[question_key] = counts
         return self._counts[question_key]
 
@@ -250,6 +244,31 @@ class _Source:
         if self.grouping is not None:
             return set(self.moments)
         return set(self.counts_of(self.definition.headline))
+
+
+def _count_tables(period: Period, unit_ids, questionnaire_ids, filters: Filters) -> list[tuple]:
+    """(table, conditions) to sum for `period`: monthly sums for the months it covers entirely,
+    daily counts for the days at its edges (a year reads 12 monthly rows per cell, not 300)."""
+    months, edges = whole_months(period)
+    selected = []
+    if months:
+        selected.append((MonthlyAnswerCount, MonthlyAnswerCount.month.in_(months)))
+    if edges:
+        days = or_(*(AnswerCount.local_day.between(start, end) for start, end in edges))
+        selected.append((AnswerCount, days))
+    return [
+        (
+            table,
+            (
+                table.unit_id.in_(unit_ids),
+                table.questionnaire_id.in_(questionnaire_ids),
+                table.channel.in_(filters.channels),
+                table.entered_by.in_(filters.entered_by),
+                in_period,
+            ),
+        )
+        for table, in_period in selected
+    ]
 
 
 def _questionnaire_versions(key: str) -> tuple[Definition, list[int]]:
@@ -489,7 +508,6 @@ def monthly_trend(
     settle_pending()
     first = _add_months(period_of("month", filters.period.end).start, -(months - 1))
     starts = [_add_months(first, i) for i in range(months)]
-    end = _add_months(starts[-1], 1)
     definition, questionnaire_ids = _questionnaire_versions(filters.questionnaire_key)
     grouping = grouping_of(definition)
     unit_ids = (
@@ -528,24 +546,23 @@ def monthly_trend(
             figures[start] = figure_from_index(report.index)
     else:
         question = definition.question(definition.headline)
+        monthly = MonthlyAnswerCount
         query = (
-            select(AnswerCount.local_day, AnswerCount.value, func.sum(AnswerCount.n))
+            select(monthly.month, monthly.value, func.sum(monthly.n))
             .where(
-                AnswerCount.question_key == question.key,
-                AnswerCount.local_day >= starts[0],
-                AnswerCount.local_day < end,
-                AnswerCount.unit_id.in_(unit_ids),
-                AnswerCount.questionnaire_id.in_(questionnaire_ids),
-                AnswerCount.channel.in_(filters.channels),
-                AnswerCount.entered_by.in_(filters.entered_by),
+                monthly.question_key == question.key,
+                monthly.month.in_(starts),
+                monthly.unit_id.in_(unit_ids),
+                monthly.questionnaire_id.in_(questionnaire_ids),
+                monthly.channel.in_(filters.channels),
+                monthly.entered_by.in_(filters.entered_by),
             )
-            .group_by(AnswerCount.local_day, AnswerCount.value)
+            .group_by(monthly.month, monthly.value)
         )
         if counter is not None:
-            query = query.where(AnswerCount.counter_key == counter.id)
+            query = query.where(monthly.counter_key == counter.id)
         totals: dict[date, list[int]] = defaultdict(lambda: [0, 0])
-        for day, value, n in db.session.execute(query):
-            month = day.replace(day=1)
+        for month, value, n in db.session.execute(query):
             totals[month][1] += int(n)
             if value in question.positive:
                 totals[month][0] += int(n)

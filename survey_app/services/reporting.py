@@ -871,7 +871,11 @@ def _table_expectations(
 
 
 def _channel_counts(builder: FigureBuilder) -> dict[str, int]:
+    """Responses per channel in the period: summed from the index moments' respondent counts
+    (month rows and edge days) where the questionnaire has an index, else counted."""
     f = builder.filters
+    if builder.source.grouping is not None:
+        return dict(builder.source.respondents_by_channel)
     rows = db.session.execute(
         select(Response.channel, func.count())
         .where(

@@ -26,7 +26,14 @@ from sqlalchemy import func, insert, select, update
 import analytics
 from questionnaires import Definition
 from survey_app.extensions import db
-from survey_app.models import ANSWERED_MARKER, Answer, AnswerCount, Questionnaire, Response
+from survey_app.models import (
+    ANSWERED_MARKER,
+    Answer,
+    AnswerCount,
+    MonthlyAnswerCount,
+    Questionnaire,
+    Response,
+)
 from survey_app.services.answers import CleanAnswer
 from survey_app.services.moments import MomentCell, add_to_moments, answer_matrix, month_of
 from survey_app.services.questionnaires import definition_of, grouping_of
@@ -188,42 +195,47 @@ def _add_to_counts(batch, answers, definitions: dict[int, Definition]) -> None:
             weight[key] += row.weight
     if not n:
         return
-    columns = (
-        "unit_id",
-        "local_day",
-        "questionnaire_id",
-        "question_key",
-        "value",
-        "counter_key",
-        "channel",
-        "entered_by",
-    )
-    db.session.execute(
-        _count_upsert(),
-        [
-            {**dict(zip(columns, key, strict=True)), "n": n[key], "weight_sum": weight[key]}
-            for key in sorted(n)
-        ],
-    )
+    monthly_n: Tally = Tally()
+    monthly_weight: dict[tuple, float] = defaultdict(float)
+    for key, count in n.items():
+        month_key = (key[0], month_of(key[1]), *key[2:])
+        monthly_n[month_key] += count
+        monthly_weight[month_key] += weight[key]
+    for model, cells, weights in (
+        (AnswerCount, n, weight),
+        (MonthlyAnswerCount, monthly_n, monthly_weight),
+    ):
+        columns = [c.name for c in model.__table__.primary_key.columns]
+        db.session.execute(
+            _count_upsert(model),
+            [
+                {
+                    **dict(zip(columns, key, strict=True)),
+                    "n": cells[key],
+                    "weight_sum": weights[key],
+                }
+                for key in sorted(cells)
+            ],
+        )
 
 
-# One upsert statement per database, executed with many rows: compiled once, not per batch.
-_COUNT_UPSERTS: dict[str, Any] = {}
+# One upsert statement per table and database, executed with many rows: compiled once.
+_COUNT_UPSERTS: dict[tuple[str, str], Any] = {}
 
 
-def _count_upsert():
-    dialect = _dialect()
-    if dialect not in _COUNT_UPSERTS:
-        table = AnswerCount.__table__
+def _count_upsert(model):
+    key = (model.__tablename__, _dialect())
+    if key not in _COUNT_UPSERTS:
+        table = model.__table__
         statement = upsert_insert(table)
-        _COUNT_UPSERTS[dialect] = statement.on_conflict_do_update(
+        _COUNT_UPSERTS[key] = statement.on_conflict_do_update(
             index_elements=[c.name for c in table.primary_key.columns],
             set_={
                 "n": table.c.n + statement.excluded.n,
                 "weight_sum": table.c.weight_sum + statement.excluded.weight_sum,
             },
         )
-    return _COUNT_UPSERTS[dialect]
+    return _COUNT_UPSERTS[key]
 
 
 def _add_to_moments(batch, answers, definitions: dict[int, Definition]) -> None:

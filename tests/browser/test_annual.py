@@ -13,6 +13,7 @@ from survey_app.models import Answer, Response
 from survey_app.services.accounts import add_scope, create_account
 from survey_app.services.annual import create_link, enter_paper_form
 from survey_app.services.questionnaires import get_current_questionnaire
+from survey_app.services.rollup import settle_pending
 from survey_app.services.units import create_unit
 from tests.browser.conftest import PHONE
 
@@ -66,6 +67,7 @@ def test_a_household_completes_the_annual_form_going_back_a_page(
         page.locator("button[name=nav][value=next]").click()
     expect(page).to_have_url(f"{live_server.url}/a/{link.code}/thanks")
     db.session.rollback()
+    settle_pending()
     response = db.session.scalar(sa.select(Response))
     assert (response.channel, response.survey_year) == ("web", YEAR)
     keys = set(db.session.scalars(sa.select(Answer.question_key)))

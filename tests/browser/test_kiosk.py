@@ -23,6 +23,7 @@ from survey_app.extensions import db
 from survey_app.models import Answer, Kiosk, Questionnaire, Response
 from survey_app.services.accounts import add_scope, create_account
 from survey_app.services.kiosks import create_kiosk, revoke_kiosk
+from survey_app.services.rollup import settle_pending
 from survey_app.services.units import create_counter, create_unit
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
@@ -72,7 +73,9 @@ def enrol_tablet(new_context, base: str, token: str) -> Page:
 
 
 def committed_responses() -> list[Response]:
+    """What the server committed, the answers settled (services/rollup.py)."""
     db.session.rollback()
+    settle_pending()
     return list(db.session.scalars(sa.select(Response).order_by(Response.submitted_at)))
 
 

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from survey_app.extensions import db
 from survey_app.models import Answer, Response
 from survey_app.services.qr_codes import create_poster_code, issue_dossier_token
+from survey_app.services.rollup import settle_pending
 from survey_app.services.units import create_counter, create_unit
 from tests.browser.conftest import PHONE
 
@@ -33,6 +34,7 @@ def _ward(app):
 
 def _stored(app):
     with app.app_context():
+        settle_pending()
         rows = db.session.execute(
             sa.select(Response.channel, Response.unit_id, Response.counter_id)
         ).all()

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from survey_app.extensions import db
 from survey_app.models import Answer, Response
 from survey_app.services.counts import compare_answer_counts
+from survey_app.services.rollup import settle_pending
 from tests.reliability.server import request
 
 VIETNAM = timezone(timedelta(hours=7))
@@ -138,11 +139,14 @@ class Audit:
     stored_unacknowledged: int  # stored while the client never heard back (in flight at a kill)
     unknown: int  # stored ids no kiosk ever sent
     count_differences: list
+    left_pending: int = 0  # acknowledged and stored, not yet settled when the audit began
 
 
 def audit(ledger: Ledger) -> Audit:
-    """Compare the ledger with the committed database (call inside an app context)."""
+    """Compare the ledger with the committed database (call inside an app context), after
+    settling what the server left pending (as any reader does first)."""
     db.session.rollback()  # read what the server committed, not an old snapshot
+    left_pending = settle_pending()
     per_response = dict(
         db.session.execute(
             select(Response.id, func.count(Answer.response_id))
@@ -172,4 +176,5 @@ def audit(ledger: Ledger) -> Audit:
         stored_unacknowledged=len(stored.keys() - ledger.acknowledged),
         unknown=len(stored.keys() - ledger.sent.keys()),
         count_differences=differences,
+        left_pending=left_pending,
     )

@@ -82,6 +82,7 @@ def test_acknowledged_responses_survive_sigkill_exactly_once(
         f"{result.acknowledged} acknowledged, {result.stored} stored, "
         f"{result.duplicates} duplicates, {result.lost} lost, {result.partial} partial, "
         f"{result.stored_unacknowledged} stored unacknowledged, "
+        f"{result.left_pending} left pending by the killed server (settled at the audit), "
         f"{ledger.statuses[200]} committed at a kill and acknowledged on retry (200), "
         f"{kills_mid_load} kills survived, {elapsed:.1f} s; statuses {dict(ledger.statuses)}"
     )

@@ -10,6 +10,7 @@ from questionnaires import DEFINITIONS_DIR
 from survey_app.extensions import db
 from survey_app.models import (
     AnswerCount,
+    MonthlyAnswerCount,
     Counter,
     FormerUnitCode,
     Questionnaire,
@@ -320,8 +321,10 @@ def test_check_counts_detects_a_tampered_count_and_rebuild_counts_repairs_it(run
 
     assert checked.exit_code != 0
     assert f"kept {kept + 3}, recomputed {kept}" in checked.output
-    assert len(re.findall(r"^differs: ", checked.output, re.MULTILINE)) == 1
-    assert "1 of " in checked.output
+    # The daily cell differs from the answers, and its month's kept sum from the daily cells.
+    lines = re.findall(r"^differs: .*$", checked.output, re.MULTILINE)
+    assert len(lines) == 2 and sum("'month'" in line for line in lines) == 1
+    assert "2 of " in checked.output
 
     rebuilt = runner.invoke(args=["rebuild-counts"])
     assert rebuilt.exit_code == 0, rebuilt.output
@@ -329,6 +332,19 @@ def test_check_counts_detects_a_tampered_count_and_rebuild_counts_repairs_it(run
     again = runner.invoke(args=["check-counts"])
     assert again.exit_code == 0, again.output
     assert "agree" in again.output
+
+
+def test_check_counts_detects_a_tampered_monthly_sum(runner):
+    seed(runner, 50)
+    cell = db.session.scalars(select(MonthlyAnswerCount).limit(1)).one()
+    cell.n += 1
+    db.session.commit()
+
+    checked = runner.invoke(args=["check-counts"])
+
+    assert checked.exit_code != 0
+    assert f"kept {cell.n}, recomputed {cell.n - 1}" in checked.output
+    assert "1 of " in checked.output
 
 
 def test_check_counts_detects_a_deleted_count(runner):
