@@ -28,8 +28,8 @@ class Settler(threading.Thread):
     def run(self) -> None:
         from survey_app.services.rollup import settle_pending
 
-        while not self.stopped.wait(self.interval):
-            with self.app.app_context():
+        while True:  # at once (a restarted server settles what its predecessor left), then
+            with self.app.app_context():  # every interval
                 try:
                     settle_pending(self.batch_size)
                 except Exception:  # a bad moment must not end settling for good
@@ -37,6 +37,8 @@ class Settler(threading.Thread):
                     db.session.rollback()
                 finally:
                     db.session.remove()
+            if self.stopped.wait(self.interval):
+                return
 
     def stop(self) -> None:
         self.stopped.set()

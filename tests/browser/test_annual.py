@@ -125,6 +125,7 @@ def test_a_clerk_keys_a_paper_form_with_the_keyboard_only(live_server, new_conte
     key_a_form(page, "A-17")
     expect(page.get_by_text("Form no. A-17 saved.")).to_be_visible()
     db.session.rollback()
+    settle_pending()
     response = db.session.scalar(sa.select(Response))
     assert (response.channel, response.entered_by, response.survey_year) == (
         "paper_entry",

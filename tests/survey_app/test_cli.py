@@ -10,9 +10,9 @@ from questionnaires import DEFINITIONS_DIR
 from survey_app.extensions import db
 from survey_app.models import (
     AnswerCount,
-    MonthlyAnswerCount,
     Counter,
     FormerUnitCode,
+    MonthlyAnswerCount,
     Questionnaire,
     Response,
     Target,
