@@ -23,7 +23,7 @@ class Config:
     # by readers and by a background thread in each server process, every this many seconds
     # (0: only readers settle), this many responses per transaction (a short write lock).
     SETTLE_INTERVAL_SECONDS = float(os.environ.get("SETTLE_INTERVAL_SECONDS", "1"))
-    SETTLE_BATCH_SIZE = 100
+    SETTLE_BATCH_SIZE = 50
     # Seconds another process's change to a unit, counter or questionnaire may take to reach
     # this process's submissions (services/catalogue.py); changes made here apply at once.
     CATALOGUE_CACHE_SECONDS = 5.0

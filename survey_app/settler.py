@@ -16,6 +16,8 @@ from survey_app.extensions import db
 
 log = logging.getLogger(__name__)
 
+BREATH_SECONDS = 0.01
+
 
 class Settler(threading.Thread):
     def __init__(self, app: Flask):
@@ -29,15 +31,19 @@ class Settler(threading.Thread):
         from survey_app.services.rollup import settle_pending
 
         while True:  # at once (a restarted server settles what its predecessor left), then
-            with self.app.app_context():  # every interval
+            with self.app.app_context():  # one batch at a time
                 try:
-                    settle_pending(self.batch_size)
+                    settled = settle_pending(self.batch_size, max_batches=1, wait=False)
                 except Exception:  # a bad moment must not end settling for good
                     log.exception("settling pending responses failed; retrying")
                     db.session.rollback()
+                    settled = 0
                 finally:
                     db.session.remove()
-            if self.stopped.wait(self.interval):
+            # A full batch means more may be waiting: go on after a breath that lets the
+            # submissions queued behind the write lock through; otherwise wait the interval.
+            pause = BREATH_SECONDS if settled >= self.batch_size else self.interval
+            if self.stopped.wait(pause):
                 return
 
     def stop(self) -> None:

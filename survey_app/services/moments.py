@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 import analytics
 from questionnaires import Definition
 from survey_app.extensions import db
 from survey_app.models import Answer, IndexMoment, Questionnaire, Response
 from survey_app.services.questionnaires import definition_of, grouping_of
-from survey_app.services.sql import upsert_insert
 
 GRANULARITIES = ("day", "month")
 
@@ -37,30 +36,70 @@ def answer_matrix(definition: Definition, respondents: Sequence[Mapping[str, int
     return matrix
 
 
-def add_to_moments(cell: "MomentCell", addition: analytics.IndexMoments, respondents: int) -> None:
-    """Add `respondents` (whose moments are `addition`) to one stored cell, in the caller's
-    transaction. An existing row is locked (SELECT … FOR UPDATE) and updated; a missing one is
-    inserted, and if another transaction inserted it meanwhile, that row is locked and updated."""
-    key = cell.__dict__
-    where = and_(*(getattr(IndexMoment, column) == value for column, value in key.items()))
-    locked = select(IndexMoment.moments, IndexMoment.respondents).where(where).with_for_update()
-    stored = db.session.execute(locked).first()
-    if stored is None:
-        inserted = db.session.execute(
-            upsert_insert(IndexMoment.__table__)
-            .values(**key, respondents=respondents, moments=addition.to_bytes())
-            .on_conflict_do_nothing()
-            .returning(IndexMoment.respondents)
-        ).first()
-        if inserted is not None:
-            return
-        stored = db.session.execute(locked).one()
-    total = analytics.IndexMoments.from_bytes(stored.moments, addition.item_keys, addition.grouping)
-    db.session.execute(
-        update(IndexMoment)
-        .where(where)
-        .values(moments=(total + addition).to_bytes(), respondents=stored.respondents + respondents)
+def add_to_moments(additions: "dict[MomentCell, tuple[int, analytics.IndexMoments]]") -> None:
+    """Add respondents to stored cells (cell → (respondents, their moments)), in the caller's
+    transaction: one read of the cells' rows, then one UPDATE per existing cell and one INSERT per
+    new one, each sent as a single executemany. The caller holds the settling lock
+    (services/rollup.py), so nobody else writes these rows meanwhile."""
+    if not additions:
+        return
+    table = IndexMoment.__table__
+    cells = list(additions)
+    stored = {
+        MomentCell(*row[:7]): (row.respondents, row.moments)
+        for row in db.session.execute(
+            select(
+                *(table.c[name] for name in MomentCell.COLUMNS),
+                table.c.respondents,
+                table.c.moments,
+            ).where(
+                table.c.unit_id.in_({c.unit_id for c in cells}),
+                table.c.period_start.in_({c.period_start for c in cells}),
+                table.c.questionnaire_id.in_({c.questionnaire_id for c in cells}),
+            )
+        )
+    }
+    updates, inserts = [], []
+    for cell in sorted(cells, key=MomentCell.sort_key):
+        respondents, addition = additions[cell]
+        if cell in stored:
+            kept_respondents, blob = stored[cell]
+            kept = analytics.IndexMoments.from_bytes(blob, addition.item_keys, addition.grouping)
+            updates.append(
+                {
+                    **{f"key_{name}": value for name, value in cell.__dict__.items()},
+                    "new_respondents": kept_respondents + respondents,
+                    "new_moments": (kept + addition).to_bytes(),
+                }
+            )
+        else:
+            inserts.append(
+                {**cell.__dict__, "respondents": respondents, "moments": addition.to_bytes()}
+            )
+    if updates:
+        db.session.execute(_MOMENT_UPDATE, updates)
+    if inserts:
+        db.session.execute(table.insert(), inserts)
+
+
+_MOMENT_UPDATE = (
+    update(IndexMoment.__table__)
+    .where(
+        *(
+            IndexMoment.__table__.c[name] == bindparam(f"key_{name}")
+            for name in (
+                "unit_id",
+                "granularity",
+                "period_start",
+                "questionnaire_id",
+                "counter_key",
+                "channel",
+                "entered_by",
+            )
+        )
     )
+    .values(respondents=bindparam("new_respondents"), moments=bindparam("new_moments"))
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +113,16 @@ class MomentCell:
     counter_key: int
     channel: str
     entered_by: str
+
+    COLUMNS = (
+        "unit_id",
+        "granularity",
+        "period_start",
+        "questionnaire_id",
+        "counter_key",
+        "channel",
+        "entered_by",
+    )
 
     def sort_key(self) -> tuple:
         return tuple(self.__dict__.values())

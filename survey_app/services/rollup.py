@@ -9,9 +9,8 @@ proves counts and moments equal to the answer rows. Whoever reads figures or ans
 what is pending first (`settle_pending`), so nothing acknowledged is missing from a page; a
 background thread per process keeps the backlog short (survey_app/settler.py).
 
-Concurrent settlers never claim the same response: PostgreSQL locks the batch with
-`FOR UPDATE SKIP LOCKED`; SQLite takes its single write lock (`BEGIN IMMEDIATE`) before reading
-the batch.
+Settlers take turns (a PostgreSQL advisory lock; SQLite's single write lock, taken before the
+batch is read): no response is claimed twice, and counts and moments have one writer at a time.
 """
 
 import json
@@ -21,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, text, update
 
 import analytics
 from questionnaires import Definition
@@ -37,7 +36,7 @@ from survey_app.models import (
 from survey_app.services.answers import CleanAnswer
 from survey_app.services.moments import MomentCell, add_to_moments, answer_matrix, month_of
 from survey_app.services.questionnaires import definition_of, grouping_of
-from survey_app.services.sql import upsert_insert
+from survey_app.services.sql import bulk_insert, upsert_insert
 
 # Responses settled per transaction by readers; the background settler uses SETTLE_BATCH_SIZE.
 READER_BATCH_SIZE = 1000
@@ -63,16 +62,20 @@ def pending_count() -> int:
     )
 
 
-def settle_pending(batch_size: int = READER_BATCH_SIZE, max_batches: int | None = None) -> int:
+def settle_pending(
+    batch_size: int = READER_BATCH_SIZE, max_batches: int | None = None, *, wait: bool = True
+) -> int:
     """Settle pending responses, committing after each batch; returns how many were settled.
 
     Commits the session: call it before making changes of your own (readers call it first).
+    `wait=False` (the background settler) gives up at once when another settler is busy;
+    readers wait for it, so that what they read next includes its batch.
     """
     settled = batches = 0
     while max_batches is None or batches < max_batches:
-        if not _anything_pending():  # a plain read: no write lock when there is nothing to do
+        if not _anything_pending():  # a plain read: no lock when there is nothing to do
             break
-        done = settle_batch(batch_size)
+        done = settle_batch(batch_size, wait=wait)
         db.session.commit()
         if done == 0:
             break
@@ -90,10 +93,12 @@ def _anything_pending() -> bool:
     )
 
 
-def settle_batch(limit: int, only_ids: Iterable[Any] | None = None) -> int:
+def settle_batch(limit: int, only_ids: Iterable[Any] | None = None, *, wait: bool = True) -> int:
     """Claim up to `limit` pending responses (only `only_ids`, if given) and add their answers to
-    the answer rows, counts and moments, in the caller's transaction. Returns how many."""
-    _take_write_lock()
+    the answer rows, counts and moments, in the caller's transaction. Returns how many (0 when
+    `wait` is False and another settler holds the lock)."""
+    if not _take_settling_lock(wait):
+        return 0
     query = (
         select(
             Response.id,
@@ -112,8 +117,6 @@ def settle_batch(limit: int, only_ids: Iterable[Any] | None = None) -> int:
     )
     if only_ids is not None:
         query = query.where(Response.id.in_(list(only_ids)))
-    if _dialect() == "postgresql":
-        query = query.with_for_update(skip_locked=True)
     batch = db.session.execute(query).all()
     if not batch:
         return 0
@@ -125,11 +128,11 @@ def settle_batch(limit: int, only_ids: Iterable[Any] | None = None) -> int:
         )
         .values(pending_answers=None)
     ).rowcount
-    if claimed != len(batch):  # the locks above make this impossible; never count twice
+    if claimed != len(batch):  # the lock above makes this impossible; never count twice
         raise RuntimeError(f"settling claimed {claimed} of {len(batch)} locked responses")
     answers = {row.id: decode_answers(row.pending_answers) for row in batch}
-    db.session.execute(
-        insert(Answer.__table__),
+    bulk_insert(
+        Answer.__table__,
         [
             {
                 "response_id": row.id,
@@ -151,15 +154,24 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
-def _take_write_lock() -> None:
-    """SQLite: start the transaction as a writer, so that the batch read next cannot be claimed
-    by another process meanwhile. Inside a transaction that has already written, the lock is
-    already held."""
-    if _dialect() != "sqlite":
-        return
-    connection = db.session.connection()
-    if not connection.connection.driver_connection.in_transaction:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+# The PostgreSQL advisory lock that settlers hold for their transaction (any constant of ours).
+SETTLING_LOCK_KEY = 0x5149_5041  # "SIPA"
+
+
+def _take_settling_lock(wait: bool) -> bool:
+    """One settler at a time, for the rest of the transaction: the batch read next cannot be
+    claimed by anyone else, and the counts and moments it adds to are written by nobody else.
+    SQLite: its single write lock, taken before reading (BEGIN IMMEDIATE; a transaction that has
+    already written holds it). PostgreSQL: a transaction-scoped advisory lock."""
+    if _dialect() == "sqlite":
+        connection = db.session.connection()
+        if not connection.connection.driver_connection.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return True
+    if wait:
+        db.session.execute(select(func.pg_advisory_xact_lock(SETTLING_LOCK_KEY)))
+        return True
+    return bool(db.session.scalar(select(func.pg_try_advisory_xact_lock(SETTLING_LOCK_KEY))))
 
 
 def _definitions(questionnaire_ids: set[int]) -> dict[int, Definition]:
@@ -201,22 +213,52 @@ def _add_to_counts(batch, answers, definitions: dict[int, Definition]) -> None:
         month_key = (key[0], month_of(key[1]), *key[2:])
         monthly_n[month_key] += count
         monthly_weight[month_key] += weight[key]
-    for model, cells, weights in (
-        (AnswerCount, n, weight),
-        (MonthlyAnswerCount, monthly_n, monthly_weight),
-    ):
-        columns = [c.name for c in model.__table__.primary_key.columns]
+    _upsert_counts(AnswerCount, n, weight)
+    _upsert_counts(MonthlyAnswerCount, monthly_n, monthly_weight)
+
+
+def _upsert_counts(model, cells: Tally, weights: dict[tuple, float]) -> None:
+    """Add to the cells of `model`'s table, in key order. PostgreSQL: one statement over arrays
+    (unnest), one round trip however many cells; SQLite: one executemany."""
+    columns = [c.name for c in model.__table__.primary_key.columns]
+    keys = sorted(cells)
+    if _dialect() == "postgresql":
+        values = [list(column) for column in zip(*keys, strict=True)]
+        values += [[cells[key] for key in keys], [weights[key] for key in keys]]
         db.session.execute(
-            _count_upsert(model),
-            [
-                {
-                    **dict(zip(columns, key, strict=True)),
-                    "n": cells[key],
-                    "weight_sum": weights[key],
-                }
-                for key in sorted(cells)
-            ],
+            _unnest_upsert(model), {f"c{i}": column for i, column in enumerate(values)}
         )
+        return
+    db.session.execute(
+        _count_upsert(model),
+        [
+            {**dict(zip(columns, key, strict=True)), "n": cells[key], "weight_sum": weights[key]}
+            for key in keys
+        ],
+    )
+
+
+_SQL_ARRAY_TYPES = {"INTEGER": "integer[]", "DATE": "date[]", "FLOAT": "double precision[]"}
+
+
+def _unnest_upsert(model):
+    """INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO UPDATE, for `model`'s count table."""
+    key = (model.__tablename__, "unnest")
+    if key not in _COUNT_UPSERTS:
+        table = model.__table__
+        primary = [c.name for c in table.primary_key.columns]
+        columns = [*primary, "n", "weight_sum"]
+        arrays = ", ".join(
+            f"CAST(:c{i} AS {_SQL_ARRAY_TYPES.get(str(table.c[name].type), 'text[]')})"
+            for i, name in enumerate(columns)
+        )
+        _COUNT_UPSERTS[key] = text(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT ({', '.join(primary)}) DO UPDATE SET "
+            f"n = {table.name}.n + excluded.n, "
+            f"weight_sum = {table.name}.weight_sum + excluded.weight_sum"
+        )
+    return _COUNT_UPSERTS[key]
 
 
 # One upsert statement per table and database, executed with many rows: compiled once.
@@ -272,9 +314,7 @@ def _add_to_moments(batch, answers, definitions: dict[int, Definition]) -> None:
         for cell, indices in members.items():
             moments = analytics.IndexMoments.from_rows(matrix[indices], grouping.items, grouping)
             additions[cell] = (len(indices), moments)
-    for cell in sorted(additions, key=MomentCell.sort_key):
-        respondents, moments = additions[cell]
-        add_to_moments(cell, moments, respondents)
+    add_to_moments(additions)
 
 
 def _periods_of(day: date) -> tuple[tuple[str, date], tuple[str, date]]:
