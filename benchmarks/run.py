@@ -30,7 +30,13 @@ def parse_args(argv=None):
     parser.add_argument("--seconds", type=int, default=5, help="length of one wrk run")
     parser.add_argument("--runs", type=int, default=3, help="wrk runs per server (median)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent wrk connections")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per gunicorn worker (above 1: gthread workers, for app and bare alike)",
+    )
     parser.add_argument("--submit-seed", type=int, default=2000, help="responses in bench_submit")
     parser.add_argument("--reps", type=int, default=20, help="repetitions per dashboard figure")
     parser.add_argument(

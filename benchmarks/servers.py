@@ -19,9 +19,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, url: str, *, workers: int, log: Path) -> Iterator[str]:
-    """Serve `app` ("wsgi:app" or "benchmarks.bare_app:app") with `workers` sync workers; yields
-    the base URL. Stops the server (its process only) on exit."""
+def gunicorn(app: str, url: str, *, workers: int, log: Path, threads: int = 1) -> Iterator[str]:
+    """Serve `app` ("wsgi:app" or "benchmarks.bare_app:app") with `workers` sync workers (or
+    gthread workers of `threads` threads); yields the base URL. Stops the server (its process
+    only) on exit."""
     port = free_port()
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
@@ -33,7 +34,9 @@ def gunicorn(app: str, url: str, *, workers: int, log: Path) -> Iterator[str]:
                 "--workers",
                 str(workers),
                 "--worker-class",
-                "sync",
+                "sync" if threads <= 1 else "gthread",
+                "--threads",
+                str(max(threads, 1)),
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--backlog",

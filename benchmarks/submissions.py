@@ -157,10 +157,15 @@ def benchmark(backend: str, options, log_dir: Path) -> list[Row]:
             "benchmarks.bare_app:app",
             url,
             workers=options.workers,
+            threads=options.threads,
             log=log_dir / f"gunicorn-bare-{backend}.log",
         ) as bare,
         gunicorn(
-            "wsgi:app", url, workers=options.workers, log=log_dir / f"gunicorn-app-{backend}.log"
+            "wsgi:app",
+            url,
+            workers=options.workers,
+            threads=options.threads,
+            log=log_dir / f"gunicorn-app-{backend}.log",
         ) as real,
     ):
         run_wrk(bare, **{**common, "seconds": 2})  # warm-up, both
@@ -193,7 +198,9 @@ def benchmark(backend: str, options, log_dir: Path) -> list[Row]:
     errors = sum(r["errors"] for r in runs["app"])
     size = f"{before:,}"
     label = (
-        f"{options.clients} clients, {options.workers} workers, {options.runs}×{options.seconds}s"
+        f"{options.clients} clients, {options.workers} workers"
+        + (f" × {options.threads} threads" if options.threads > 1 else "")
+        + f", {options.runs}×{options.seconds}s"
     )
     lost_or_dup = check["lost"] + check["acknowledged_twice"] + check["wrong_answer_count"]
     rows = [
