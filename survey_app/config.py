@@ -22,7 +22,7 @@ class Config:
     # A submission stores one row; its answers are settled into answer rows, counts and moments
     # by readers and by a background thread in each server process, every this many seconds
     # (0: only readers settle), this many responses per transaction (a short write lock).
-    SETTLE_INTERVAL_SECONDS = float(os.environ.get("SETTLE_INTERVAL_SECONDS", "1"))
+    SETTLE_INTERVAL_SECONDS = float(os.environ.get("SETTLE_INTERVAL_SECONDS", "0.25"))
     SETTLE_BATCH_SIZE = 50
     # Seconds another process's change to a unit, counter or questionnaire may take to reach
     # this process's submissions (services/catalogue.py); changes made here apply at once.

@@ -68,8 +68,9 @@ def settle_pending(
     """Settle pending responses, committing after each batch; returns how many were settled.
 
     Commits the session: call it before making changes of your own (readers call it first).
-    `wait=False` (the background settler) gives up at once when another settler is busy;
-    readers wait for it, so that what they read next includes its batch.
+    `wait=False` (the background settler) gives up at once when another settler is busy on
+    PostgreSQL; readers wait for it, so that what they read next includes its batch. (On SQLite
+    every settler queues for the write lock, which is held only briefly.)
     """
     settled = batches = 0
     while max_batches is None or batches < max_batches:
@@ -182,8 +183,7 @@ def _definitions(questionnaire_ids: set[int]) -> dict[int, Definition]:
 
 
 def _add_to_counts(batch, answers, definitions: dict[int, Definition]) -> None:
-    """One upsert per cell touched by the batch, in key order (concurrent settlers lock cells in
-    the same order and cannot deadlock)."""
+    """Add the batch's answers to the daily and monthly count cells it touches."""
     multi = {
         qid: {q.key for q in d.questions if q.type == "multi"} for qid, d in definitions.items()
     }

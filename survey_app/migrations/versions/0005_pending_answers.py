@@ -16,15 +16,16 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table("responses", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("pending_answers", sa.Text(), nullable=True))
-        batch_op.create_index(
-            "ix_responses_pending",
-            ["received_at"],
-            unique=False,
-            sqlite_where=sa.text("pending_answers IS NOT NULL"),
-            postgresql_where=sa.text("pending_answers IS NOT NULL"),
-        )
+    # Plain ALTER TABLE ADD COLUMN on both databases (no table copy: responses may be millions).
+    op.add_column("responses", sa.Column("pending_answers", sa.Text(), nullable=True))
+    op.create_index(
+        "ix_responses_pending",
+        "responses",
+        ["received_at"],
+        unique=False,
+        sqlite_where=sa.text("pending_answers IS NOT NULL"),
+        postgresql_where=sa.text("pending_answers IS NOT NULL"),
+    )
 
 
 def downgrade():

@@ -17,7 +17,12 @@ from survey_app.services.counts import compare_answer_counts
 from survey_app.services.figures import FigureBuilder, Filters
 from survey_app.services.moments import compare_index_moments
 from survey_app.services.periods import period_of
-from survey_app.services.rollup import pending_count, settle_batch, settle_pending
+from survey_app.services.rollup import (
+    SETTLING_LOCK_KEY,
+    pending_count,
+    settle_batch,
+    settle_pending,
+)
 from survey_app.services.submissions import submit_response
 from tests.conftest import make_config
 from tests.survey_app.payloads import counter_payload, quick_payload
@@ -198,3 +203,29 @@ def test_another_process_s_change_applies_within_the_cache_time(app, tree, clien
     time.sleep(0.4)
     refused = client.post("/api/v1/responses", json=quick_payload(unit="P-W1"))
     assert refused.status_code == 422
+
+
+def test_the_settle_command_settles_what_is_pending(app, tree, runner):
+    submit_many(3, quick_payload, unit="P-W1", counter="Q1")
+
+    result = runner.invoke(args=["settle"])
+
+    assert result.exit_code == 0, result.output
+    assert "settled 3 responses" in result.output
+    db.session.rollback()
+    assert pending_count() == 0 and table_count(Answer) == 3
+
+
+def test_the_background_settler_gives_way_to_another_settler(app, tree, database_url, backend):
+    """PostgreSQL: a settler that finds another at work skips its turn instead of queueing."""
+    if backend != "postgresql":
+        pytest.skip("SQLite settlers queue for its single write lock")
+    submit_many(2, quick_payload, unit="P-W1", counter="Q1")
+    other = create_engine(database_url)
+    with other.begin() as busy:
+        busy.execute(select(func.pg_advisory_xact_lock(SETTLING_LOCK_KEY)))
+        assert settle_pending(wait=False) == 0
+        assert pending_count() == 2
+    other.dispose()
+    assert settle_pending(wait=False) == 2
+    assert_consistent()
