@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from survey_app.extensions import db
 from survey_app.models import Answer, Counter, Response, Unit
@@ -214,8 +214,15 @@ def seed_demo(
         log.info("demo responses inserted %s/%s", start + size, responses)
     rebuild_answer_counts()
     rebuild_index_moments()
+    refresh_planner_statistics()
     unit_count = len(unit_ids) + 1
     return DemoSummary(unit_count, len(counters), responses, total_answers)
+
+
+def refresh_planner_statistics() -> None:
+    """ANALYZE after a bulk load, so that the query planner knows the tables' new sizes (until
+    autovacuum gets to it, PostgreSQL would guess, and may scan a million rows for one)."""
+    db.session.execute(text("ANALYZE"))
 
 
 def _working_hour_moments(rng, size: int, now: datetime, zone: ZoneInfo) -> list[datetime]:
