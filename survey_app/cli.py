@@ -106,7 +106,9 @@ def seed_demo_command(responses: int, seed: int) -> None:
     db.session.commit()
     click.echo(
         f"demo: {summary.units} units, {summary.counters} counters, {summary.responses:,} responses, "
-        f"{summary.answers:,} answers in {time.perf_counter() - started:.1f} s"
+        f"{summary.answers:,} answers in {time.perf_counter() - started:.1f} s ("
+        + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in summary.phases.items())
+        + ")"
     )
 
 

@@ -114,8 +114,8 @@ ANSWERED_MARKER = 0
 
 class AnswerCount(db.Model):
     """How many answers of each value a question got, per unit, counter, local day, questionnaire
-    version, channel and who entered them. Kept in the same transaction as the responses, so it
-    always agrees with them (`flask check-counts` proves it); figures read this small table
+    version, channel and who entered them. Kept by settling, in the transaction that adds the
+    answer rows, so it always agrees with them (`flask check-counts` proves it); figures read it
     instead of scanning answers. `counter_key` is the counter id, or 0 for no counter."""
 
     __tablename__ = "answer_counts"
@@ -154,13 +154,16 @@ class MonthlyAnswerCount(db.Model):
 
 class IndexMoment(db.Model):
     """Sufficient statistics for a questionnaire's index figures (analytics.IndexMoments, as bytes)
-    per unit, counter, day or month, questionnaire version, channel and who entered them: sums of
-    positive and valid answers and their cross products over respondents, from which the index and
-    its respondent-clustered interval follow exactly. Kept in the same transaction as the responses
-    (`flask check-counts` proves it). A period reads whole months plus the days at its edges."""
+    per unit, counter, day, month or year, questionnaire version, channel and who entered them:
+    sums of positive and valid answers and their cross products over respondents, from which the
+    index and its respondent-clustered interval follow exactly. Kept by settling, with the answer
+    rows (services/rollup.py; `flask check-counts` proves it). A period reads whole years, then
+    whole months, then the days at its edges."""
 
     __tablename__ = "index_moments"
-    __table_args__ = (CheckConstraint("granularity IN ('day', 'month')", name="granularity"),)
+    __table_args__ = (
+        CheckConstraint("granularity IN ('day', 'month', 'year')", name="granularity"),
+    )
 
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
     granularity: Mapped[str] = mapped_column(String(5), primary_key=True)

@@ -6,8 +6,9 @@ be told yet.
 """
 
 import logging
+import time as time_module
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -112,6 +113,8 @@ class DemoSummary:
     counters: int
     responses: int
     answers: int
+    # Seconds spent per phase (generate, insert, counts, moments, statistics): where time goes.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def ensure_demo_units() -> tuple[Unit, list[Counter]]:
@@ -174,6 +177,15 @@ def seed_demo(
     counter_rating = get_current_questionnaire("sipas-counter")
     quick_rating = get_current_questionnaire("quick-rating")
     total_answers = 0
+    phases = dict.fromkeys(("generate", "insert", "counts", "moments", "statistics"), 0.0)
+    clock = time_module.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now_ = time_module.perf_counter()
+        phases[phase] += now_ - clock
+        clock = now_
+
     for start in range(0, responses, chunk_size):
         size = min(chunk_size, responses - start)
         which = rng.integers(0, len(counters), size)
@@ -208,15 +220,20 @@ def seed_demo(
                 answer_rows += _counter_answers(rng, definition, ids, levels[idx])
             else:
                 answer_rows += _quick_answers(rng, ids, levels[idx])
+        lap("generate")
         bulk_insert(Response.__table__, response_rows)
         bulk_insert(Answer.__table__, answer_rows)
+        lap("insert")
         total_answers += len(answer_rows)
         log.info("demo responses inserted %s/%s", start + size, responses)
     rebuild_answer_counts()
+    lap("counts")
     rebuild_index_moments()
+    lap("moments")
     refresh_planner_statistics()
+    lap("statistics")
     unit_count = len(unit_ids) + 1
-    return DemoSummary(unit_count, len(counters), responses, total_answers)
+    return DemoSummary(unit_count, len(counters), responses, total_answers, phases)
 
 
 def refresh_planner_statistics() -> None:

@@ -27,7 +27,7 @@ from survey_app.models import (
     Questionnaire,
     Unit,
 )
-from survey_app.services.periods import Period, whole_months
+from survey_app.services.periods import Period, whole_months, whole_years
 from survey_app.services.questionnaires import definition_of, get_current_questionnaire, grouping_of
 from survey_app.services.rollup import settle_pending
 from survey_app.services.targets import ApplicableTarget, resolve_targets
@@ -183,12 +183,13 @@ class _Source:
             self._read_moments(questionnaire_ids, unit_ids, filters, period)
 
     def _read_moments(self, questionnaire_ids, unit_ids, filters, period) -> None:
-        months, edges = whole_months(period)
+        years, months, edges = whole_years(period)
         selected = []
-        if months:
-            selected.append(
-                (IndexMoment.granularity == "month") & IndexMoment.period_start.in_(months)
-            )
+        for granularity, starts in (("year", years), ("month", months)):
+            if starts:
+                selected.append(
+                    (IndexMoment.granularity == granularity) & IndexMoment.period_start.in_(starts)
+                )
         for start, end in edges:
             selected.append(
                 (IndexMoment.granularity == "day") & IndexMoment.period_start.between(start, end)

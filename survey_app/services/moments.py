@@ -15,11 +15,16 @@ from survey_app.extensions import db
 from survey_app.models import Answer, IndexMoment, Questionnaire, Response
 from survey_app.services.questionnaires import definition_of, grouping_of
 
-GRANULARITIES = ("day", "month")
+GRANULARITIES = ("day", "month", "year")
 
 
 def month_of(day: date) -> date:
     return day.replace(day=1)
+
+
+def periods_of(day: date) -> tuple[tuple[str, date], ...]:
+    """The cells a response of `day` adds to: its day, its month and its year (first days)."""
+    return (("day", day), ("month", day.replace(day=1)), ("year", date(day.year, 1, 1)))
 
 
 def answer_matrix(definition: Definition, respondents: Sequence[Mapping[str, int]]) -> np.ndarray:
@@ -170,7 +175,7 @@ def compute_moments(
             )
         groups: dict[MomentCell, list[int]] = defaultdict(list)
         for i, row in enumerate(responses):
-            for granularity, start in (("day", row.local_day), ("month", month_of(row.local_day))):
+            for granularity, start in periods_of(row.local_day):
                 cell = MomentCell(
                     row.unit_id,
                     granularity,

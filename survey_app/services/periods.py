@@ -67,6 +67,19 @@ def custom_period(start: date, end: date) -> Period:
     return Period("range", start, end)
 
 
+def whole_years(period: Period) -> tuple[list[date], list[date], list[tuple[date, date]]]:
+    """Split `period` into the calendar years it covers entirely (their first days), the other
+    months it covers entirely, and the leftover day ranges: a year's figures read one row per
+    cell, not twelve."""
+    months, edges = whole_months(period)
+    by_year: dict[int, list[date]] = {}
+    for month in months:
+        by_year.setdefault(month.year, []).append(month)
+    years = [date(year, 1, 1) for year, those in by_year.items() if len(those) == 12]
+    rest = [month for month in months if date(month.year, 1, 1) not in years]
+    return years, rest, edges
+
+
 def whole_months(period: Period) -> tuple[list[date], list[tuple[date, date]]]:
     """Split `period` into the months it covers entirely (their first days) and the leftover day
     ranges at either end, so that figures can read monthly sums plus a few days."""

@@ -17,7 +17,6 @@ import json
 from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select, text, update
@@ -34,7 +33,13 @@ from survey_app.models import (
     Response,
 )
 from survey_app.services.answers import CleanAnswer
-from survey_app.services.moments import MomentCell, add_to_moments, answer_matrix, month_of
+from survey_app.services.moments import (
+    MomentCell,
+    add_to_moments,
+    answer_matrix,
+    month_of,
+    periods_of,
+)
 from survey_app.services.questionnaires import definition_of, grouping_of
 from survey_app.services.sql import bulk_insert, upsert_insert
 
@@ -305,7 +310,7 @@ def _add_to_moments(batch, answers, definitions: dict[int, Definition]) -> None:
         )
         members: dict[MomentCell, list[int]] = defaultdict(list)
         for i, row in enumerate(rows):
-            for granularity, start in _periods_of(row.local_day):
+            for granularity, start in periods_of(row.local_day):
                 cell = MomentCell(
                     row.unit_id,
                     granularity,
@@ -320,7 +325,3 @@ def _add_to_moments(batch, answers, definitions: dict[int, Definition]) -> None:
             moments = analytics.IndexMoments.from_rows(matrix[indices], grouping.items, grouping)
             additions[cell] = (len(indices), moments)
     add_to_moments(additions)
-
-
-def _periods_of(day: date) -> tuple[tuple[str, date], tuple[str, date]]:
-    return (("day", day), ("month", month_of(day)))

@@ -40,3 +40,33 @@ def test_downgrade_to_base_and_back_up(app):
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.metadata) == []
+
+
+def test_data_migrations_fill_what_the_new_tables_and_rows_summarise(app):
+    """0006 fills the monthly answer counts from the daily ones, 0007 the yearly index moments
+    from the monthly ones: on a database with data, both agree with a recomputation after."""
+    from sqlalchemy import func, select
+
+    from survey_app.models import IndexMoment, MonthlyAnswerCount
+    from survey_app.services.counts import compare_answer_counts
+    from survey_app.services.demo import seed_demo
+    from survey_app.services.moments import compare_index_moments
+
+    seed_demo(400, seed=7)
+    db.session.commit()
+    years = db.session.scalar(
+        select(func.count()).select_from(IndexMoment).where(IndexMoment.granularity == "year")
+    )
+    assert years > 0
+    db.session.remove()
+    downgrade(revision="0005")  # drops the monthly counts and the yearly moments
+    upgrade()
+    assert db.session.scalar(select(func.count()).select_from(MonthlyAnswerCount)) > 0
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(IndexMoment).where(IndexMoment.granularity == "year")
+        )
+        == years
+    )
+    assert compare_answer_counts()[1] == []
+    assert compare_index_moments()[1] == []

@@ -66,7 +66,9 @@ def test_a_submission_writes_one_row_and_settling_adds_its_answers_once(app, tre
     ).all()
     assert len(answers_per_response) == 3
     assert {n for _, n in answers_per_response} == {len(counter_payload()["answers"])}
-    assert table_count(IndexMoment) == 2  # one day cell and one month cell
+    assert (
+        table_count(IndexMoment) == 3
+    )  # one cell for its day, one for its month, one for its year
     assert_consistent()
 
 
