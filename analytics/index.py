@@ -32,9 +32,10 @@ Lumley, T. (2010). *Complex Surveys: A Guide to Analysis Using R*, ch. 2-3. Wile
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -354,6 +355,38 @@ def compose_index(
     )
 
 
+class LazyFigures(Mapping[str, IndexFigure]):
+    """A read-only mapping of one level's figures, each built on first access and kept.
+
+    Why: a figure costs its interval and, when inconclusive, a search for the responses that
+    would settle it; an overview that shows the index of thirty units needs none of their item
+    figures. Equal to the mapping of all its figures (``Mapping`` equality). A figure that
+    cannot be computed (see ``compose_index``) raises its ``ValueError`` when it is read.
+    """
+
+    __slots__ = ("_build", "_built", "_level", "_parts")
+
+    def __init__(self, level: str, parts: Mapping[str, Any], build) -> None:
+        self._level = level
+        self._parts = dict(parts)
+        self._build = build
+        self._built: dict[str, IndexFigure] = {}
+
+    def __getitem__(self, key: str) -> IndexFigure:
+        if key not in self._built:
+            self._built[key] = self._build(key, self._level, self._parts[key])
+        return self._built[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parts)
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def __repr__(self) -> str:
+        return f"LazyFigures({self._level!r}, {list(self._parts)!r})"
+
+
 def assemble_report(
     figure,
     item_parts,
@@ -367,11 +400,12 @@ def assemble_report(
     min_n: int,
 ) -> IndexReport:
     """The report from `figure(key, level, part)` over every level's parts (both the
-    per-respondent and the moments path build their parts, then call this)."""
+    per-respondent and the moments path build their parts, then call this). Item, factor and
+    content figures are built when first read (`LazyFigures`)."""
     return IndexReport(
-        items=MappingProxyType({k: figure(k, "item", p) for k, p in item_parts.items()}),
-        factors=MappingProxyType({k: figure(k, "factor", p) for k, p in factor_parts.items()}),
-        contents=MappingProxyType({k: figure(k, "content", p) for k, p in content_parts.items()}),
+        items=LazyFigures("item", item_parts, figure),
+        factors=LazyFigures("factor", factor_parts, figure),
+        contents=LazyFigures("content", content_parts, figure),
         index=figure("index", "index", index_part),
         respondents=respondents,
         confidence=confidence,
