@@ -23,6 +23,7 @@ from survey_app.models.response import (
     IndexMoment,
     MonthlyAnswerCount,
     Response,
+    YearlyAnswerCount,
 )
 from survey_app.models.staff import API_KEY_PURPOSES, ROLES, ApiKey, StaffAccount, StaffScope
 from survey_app.models.target import COMPARISONS, PERIOD_KINDS, Target
@@ -72,4 +73,5 @@ __all__ = [
     "StaffScope",
     "Target",
     "Unit",
+    "YearlyAnswerCount",
 ]

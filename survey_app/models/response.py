@@ -152,6 +152,25 @@ class MonthlyAnswerCount(db.Model):
     weight_sum: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class YearlyAnswerCount(db.Model):
+    """`answer_counts_monthly` summed per calendar year (`year` is 1 January): the annual report
+    and a year's dashboard read one row per cell. Kept by the same settling transaction;
+    `flask check-counts` proves it equals the monthly rows summed."""
+
+    __tablename__ = "answer_counts_yearly"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    year: Mapped[date] = mapped_column(Date, primary_key=True)
+    questionnaire_id: Mapped[int] = mapped_column(ForeignKey("questionnaires.id"), primary_key=True)
+    question_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, primary_key=True)
+    counter_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    entered_by: Mapped[str] = mapped_column(String(8), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    weight_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+
 class IndexMoment(db.Model):
     """Sufficient statistics for a questionnaire's index figures (analytics.IndexMoments, as bytes)
     per unit, counter, day, month or year, questionnaire version, channel and who entered them:

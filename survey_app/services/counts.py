@@ -25,6 +25,7 @@ from survey_app.models import (
     MonthlyAnswerCount,
     Questionnaire,
     Response,
+    YearlyAnswerCount,
 )
 from survey_app.services.questionnaires import definition_of
 
@@ -122,34 +123,54 @@ def month_start(day_column):
     return func.date(day_column, "start of month")
 
 
+def year_start(day_column):
+    """The first day of the column's year, in SQL."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return cast(func.date_trunc("year", day_column), Date)
+    return func.date(day_column, "start of year")
+
+
+def _summed(model, period_column, truncate, label: str) -> Select:
+    """`model`'s count rows summed per coarser period (`truncate` of `period_column`)."""
+    keys = [
+        model.unit_id,
+        truncate(period_column).label(label),
+        model.questionnaire_id,
+        model.question_key,
+        model.value,
+        model.counter_key,
+        model.channel,
+        model.entered_by,
+    ]
+    return select(*keys, func.sum(model.n).label("n"), func.sum(model.weight_sum)).group_by(*keys)
+
+
 def select_monthly_from_daily() -> Select:
     """Rows shaped like `answer_counts_monthly`, summed from the daily `answer_counts`."""
-    keys = [
-        AnswerCount.unit_id,
-        month_start(AnswerCount.local_day).label("month"),
-        AnswerCount.questionnaire_id,
-        AnswerCount.question_key,
-        AnswerCount.value,
-        AnswerCount.counter_key,
-        AnswerCount.channel,
-        AnswerCount.entered_by,
-    ]
-    return select(
-        *keys, func.sum(AnswerCount.n).label("n"), func.sum(AnswerCount.weight_sum)
-    ).group_by(*keys)
+    return _summed(AnswerCount, AnswerCount.local_day, month_start, "month")
+
+
+def select_yearly_from_monthly() -> Select:
+    """Rows shaped like `answer_counts_yearly`, summed from `answer_counts_monthly`."""
+    return _summed(MonthlyAnswerCount, MonthlyAnswerCount.month, year_start, "year")
 
 
 _MONTHLY_COLUMNS = ["month" if c == "local_day" else c for c in _COLUMNS]
+_YEARLY_COLUMNS = ["year" if c == "local_day" else c for c in _COLUMNS]
 
 
 def rebuild_answer_counts() -> int:
-    """Replace `answer_counts` (and its monthly sums) with counts recomputed from the answers;
-    returns the daily row count."""
+    """Replace `answer_counts` (and its monthly and yearly sums) with counts recomputed from the
+    answers; returns the daily row count."""
     db.session.execute(delete(AnswerCount))
     db.session.execute(delete(MonthlyAnswerCount))
+    db.session.execute(delete(YearlyAnswerCount))
     db.session.execute(insert(AnswerCount).from_select(_COLUMNS, select_counts_from_answers()))
     db.session.execute(
         insert(MonthlyAnswerCount).from_select(_MONTHLY_COLUMNS, select_monthly_from_daily())
+    )
+    db.session.execute(
+        insert(YearlyAnswerCount).from_select(_YEARLY_COLUMNS, select_yearly_from_monthly())
     )
     return db.session.scalar(select(func.count()).select_from(AnswerCount))
 
@@ -162,8 +183,9 @@ class CountDifference:
 
 
 def compare_answer_counts(limit: int = 20) -> tuple[int, list[CountDifference]]:
-    """Compare the kept daily counts with a recomputation from the answers, and the kept monthly
-    sums with the daily counts summed per month. Returns (cells compared, differences)."""
+    """Compare the kept daily counts with a recomputation from the answers, the kept monthly sums
+    with the daily counts summed per month, and the yearly sums with the monthly ones summed per
+    year. Returns (cells compared, differences)."""
     daily = _compare(
         select(*(getattr(AnswerCount, c) for c in _COLUMNS[:9])), select_counts_from_answers()
     )
@@ -172,8 +194,13 @@ def compare_answer_counts(limit: int = 20) -> tuple[int, list[CountDifference]]:
         select_monthly_from_daily(),
         label="month",
     )
-    cells = daily[0] + monthly[0]
-    differences = daily[1] + monthly[1]
+    yearly = _compare(
+        select(*(getattr(YearlyAnswerCount, c) for c in _YEARLY_COLUMNS[:9])),
+        select_yearly_from_monthly(),
+        label="year",
+    )
+    cells = daily[0] + monthly[0] + yearly[0]
+    differences = daily[1] + monthly[1] + yearly[1]
     return cells, differences[:limit] if limit else differences
 
 

@@ -26,8 +26,9 @@ from survey_app.models import (
     MonthlyAnswerCount,
     Questionnaire,
     Unit,
+    YearlyAnswerCount,
 )
-from survey_app.services.periods import Period, whole_months, whole_years
+from survey_app.services.periods import Period, whole_years
 from survey_app.services.questionnaires import definition_of, get_current_questionnaire, grouping_of
 from survey_app.services.rollup import settle_pending
 from survey_app.services.targets import ApplicableTarget, resolve_targets
@@ -248,10 +249,13 @@ class _Source:
 
 
 def _count_tables(period: Period, unit_ids, questionnaire_ids, filters: Filters) -> list[tuple]:
-    """(table, conditions) to sum for `period`: monthly sums for the months it covers entirely,
-    daily counts for the days at its edges (a year reads 12 monthly rows per cell, not 300)."""
-    months, edges = whole_months(period)
+    """(table, conditions) to sum for `period`: yearly sums for the calendar years it covers
+    entirely, monthly sums for its other whole months, daily counts for the days at its edges
+    (a year reads one row per cell, not ~300)."""
+    years, months, edges = whole_years(period)
     selected = []
+    if years:
+        selected.append((YearlyAnswerCount, YearlyAnswerCount.year.in_(years)))
     if months:
         selected.append((MonthlyAnswerCount, MonthlyAnswerCount.month.in_(months)))
     if edges:
@@ -299,6 +303,7 @@ class FigureBuilder:
 
     def __init__(self, units: Sequence[Unit], filters: Filters, *, with_previous: bool = True):
         settle_pending()  # every acknowledged response counts (commits; see services/rollup.py)
+        self._paths: dict[int, str] | None = None
         self.filters = filters
         self.units = list(units)
         self.definition, self.questionnaire_ids = _questionnaire_versions(filters.questionnaire_key)
@@ -336,12 +341,14 @@ class FigureBuilder:
         )
 
     def _unit_paths(self) -> dict[int, str]:
-        ids = {key[0] for key in self.source.cell_keys()}
-        if self.previous:
-            ids |= {key[0] for key in self.previous.cell_keys()}
-        if not ids:
-            return {}
-        return dict(db.session.execute(select(Unit.id, Unit.path).where(Unit.id.in_(ids))).all())
+        """Paths of the units that have cells (read once per builder: sources do not change)."""
+        if self._paths is None:
+            ids = {key[0] for key in self.source.cell_keys()}
+            if self.previous:
+                ids |= {key[0] for key in self.previous.cell_keys()}
+            query = select(Unit.id, Unit.path).where(Unit.id.in_(ids))
+            self._paths = dict(db.session.execute(query).all()) if ids else {}
+        return self._paths
 
     def _keys_under(
         self, unit: Unit, paths: dict[int, str], source: _Source

@@ -31,6 +31,7 @@ from survey_app.models import (
     MonthlyAnswerCount,
     Questionnaire,
     Response,
+    YearlyAnswerCount,
 )
 from survey_app.services.answers import CleanAnswer
 from survey_app.services.moments import (
@@ -193,7 +194,7 @@ def _definitions(questionnaire_ids: set[int]) -> dict[int, Definition]:
 
 
 def _add_to_counts(batch, answers, definitions: dict[int, Definition]) -> None:
-    """Add the batch's answers to the daily and monthly count cells it touches."""
+    """Add the batch's answers to the daily, monthly and yearly count cells it touches."""
     multi = {
         qid: {q.key for q in d.questions if q.type == "multi"} for qid, d in definitions.items()
     }
@@ -223,8 +224,15 @@ def _add_to_counts(batch, answers, definitions: dict[int, Definition]) -> None:
         month_key = (key[0], month_of(key[1]), *key[2:])
         monthly_n[month_key] += count
         monthly_weight[month_key] += weight[key]
+    yearly_n: Tally = Tally()
+    yearly_weight: dict[tuple, float] = defaultdict(float)
+    for key, count in monthly_n.items():
+        year_key = (key[0], key[1].replace(month=1), *key[2:])
+        yearly_n[year_key] += count
+        yearly_weight[year_key] += monthly_weight[key]
     _upsert_counts(AnswerCount, n, weight)
     _upsert_counts(MonthlyAnswerCount, monthly_n, monthly_weight)
+    _upsert_counts(YearlyAnswerCount, yearly_n, yearly_weight)
 
 
 def _upsert_counts(model, cells: Tally, weights: dict[tuple, float]) -> None:

@@ -344,7 +344,8 @@ def test_check_counts_detects_a_tampered_monthly_sum(runner):
 
     assert checked.exit_code != 0
     assert f"kept {cell.n}, recomputed {cell.n - 1}" in checked.output
-    assert "1 of " in checked.output
+    # It differs from its days' sum, and its year's kept sum differs from its months' sum.
+    assert "2 of " in checked.output
 
 
 def test_check_counts_detects_a_deleted_count(runner):
