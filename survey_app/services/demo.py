@@ -9,7 +9,8 @@ import logging
 import time as time_module
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -18,8 +19,8 @@ from sqlalchemy import select, text
 from survey_app.extensions import db
 from survey_app.models import Answer, Counter, Response, Unit
 from survey_app.services.counts import rebuild_answer_counts
-from survey_app.services.moments import rebuild_index_moments
-from survey_app.services.questionnaires import get_current_questionnaire
+from survey_app.services.moments import add_to_moments, moments_by_cell
+from survey_app.services.questionnaires import get_current_questionnaire, grouping_of
 from survey_app.services.sql import bulk_insert
 from survey_app.services.units import create_counter, create_unit
 
@@ -177,6 +178,8 @@ def seed_demo(
     counter_rating = get_current_questionnaire("sipas-counter")
     quick_rating = get_current_questionnaire("quick-rating")
     total_answers = 0
+    respondents: list[_Respondent] = []  # sipas-counter responses, in the order of `scored`
+    scored: list[np.ndarray] = []  # their answer_matrix rows, chunk by chunk
     phases = dict.fromkeys(("generate", "insert", "counts", "moments", "statistics"), 0.0)
     clock = time_module.perf_counter()
 
@@ -217,7 +220,10 @@ def seed_demo(
                     }
                 )
             if form:
-                answer_rows += _counter_answers(rng, definition, ids, levels[idx])
+                rows, positive = _counter_answers(rng, definition, ids, levels[idx])
+                answer_rows += rows
+                scored.append(positive)
+                respondents += [_Respondent.of(row) for row in response_rows[-len(ids) :]]
             else:
                 answer_rows += _quick_answers(rng, ids, levels[idx])
         lap("generate")
@@ -228,7 +234,15 @@ def seed_demo(
         log.info("demo responses inserted %s/%s", start + size, responses)
     rebuild_answer_counts()
     lap("counts")
-    rebuild_index_moments()
+    # The moments of what was just generated, from memory (not read back from the database),
+    # added to whatever the database held before.
+    questionnaire, definition = counter_rating
+    if respondents:
+        add_to_moments(
+            moments_by_cell(
+                questionnaire.id, grouping_of(definition), respondents, np.vstack(scored)
+            )
+        )
     lap("moments")
     refresh_planner_statistics()
     lap("statistics")
@@ -263,10 +277,29 @@ def _levels_to_values(rng, positive: np.ndarray) -> np.ndarray:
     return np.where(positive, high, low)
 
 
-def _counter_answers(rng, definition, ids, levels) -> list[dict]:
+class _Respondent(NamedTuple):
+    """What moments_by_cell needs of a generated response."""
+
+    unit_id: int
+    counter_id: int
+    channel: str
+    entered_by: str
+    local_day: date
+
+    @classmethod
+    def of(cls, row: dict) -> "_Respondent":
+        return cls(
+            row["unit_id"], row["counter_id"], row["channel"], row["entered_by"], row["local_day"]
+        )
+
+
+def _counter_answers(rng, definition, ids, levels) -> tuple[list[dict], np.ndarray]:
+    """The answer rows of sipas-counter responses `ids`, and their answer_matrix (the index
+    items in the grouping's order: 1 positive, 0 not, NaN unanswered) for the moments."""
+    grouping = grouping_of(definition)
     rows: list[dict] = []
     if not ids:
-        return rows
+        return rows, np.empty((0, len(grouping.items)))
     factor_tilt = {
         f.key: t
         for f, t in zip(
@@ -284,6 +317,12 @@ def _counter_answers(rng, definition, ids, levels) -> list[dict]:
     values = _levels_to_values(rng, rng.random(p.shape) < p)
     overall = _levels_to_values(rng, rng.random(len(ids)) < levels)
     comment = rng.random(len(ids)) < 0.03
+    column = {item: j for j, (item, _) in enumerate(items)}
+    scored = np.full((len(ids), len(grouping.items)), np.nan)
+    for g, key in enumerate(grouping.items):
+        j = column[key]
+        positive = np.isin(values[:, j], list(definition.question(key).positive))
+        scored[:, g] = np.where(answered[:, j], positive.astype(float), np.nan)
     for r, response_id in enumerate(ids):
         for j, (item, _) in enumerate(items):
             if answered[r, j]:
@@ -312,7 +351,7 @@ def _counter_answers(rng, definition, ids, levels) -> list[dict]:
                     "text": COMMENTS[int(rng.integers(len(COMMENTS)))],
                 }
             )
-    return rows
+    return rows, scored
 
 
 def _quick_answers(rng, ids, levels) -> list[dict]:

@@ -173,23 +173,35 @@ def compute_moments(
             matrix[index_of[response_id], items[question_key]] = (
                 1.0 if value in positive[question_key] else 0.0
             )
-        groups: dict[MomentCell, list[int]] = defaultdict(list)
-        for i, row in enumerate(responses):
-            for granularity, start in periods_of(row.local_day):
-                cell = MomentCell(
-                    row.unit_id,
-                    granularity,
-                    start,
-                    questionnaire.id,
-                    row.counter_id or 0,
-                    row.channel,
-                    row.entered_by,
-                )
-                groups[cell].append(i)
-        for cell, rows in groups.items():
-            moments = analytics.IndexMoments.from_rows(matrix[rows], grouping.items, grouping)
-            result[cell] = (len(rows), moments.to_bytes())
+        for cell, (n, moments) in moments_by_cell(
+            questionnaire.id, grouping, responses, matrix
+        ).items():
+            result[cell] = (n, moments.to_bytes())
     return result
+
+
+def moments_by_cell(
+    questionnaire_id: int, grouping, respondents: Sequence, matrix: np.ndarray
+) -> "dict[MomentCell, tuple[int, analytics.IndexMoments]]":
+    """Each respondent's row of `matrix` (answer_matrix) added up per day, month and year cell.
+    `respondents` are rows with unit_id, counter_id, channel, entered_by and local_day."""
+    members: dict[MomentCell, list[int]] = defaultdict(list)
+    for i, row in enumerate(respondents):
+        for granularity, start in periods_of(row.local_day):
+            cell = MomentCell(
+                row.unit_id,
+                granularity,
+                start,
+                questionnaire_id,
+                row.counter_id or 0,
+                row.channel,
+                row.entered_by,
+            )
+            members[cell].append(i)
+    return {
+        cell: (len(rows), analytics.IndexMoments.from_rows(matrix[rows], grouping.items, grouping))
+        for cell, rows in members.items()
+    }
 
 
 def rebuild_index_moments() -> int:

@@ -38,8 +38,8 @@ from survey_app.services.moments import (
     MomentCell,
     add_to_moments,
     answer_matrix,
+    moments_by_cell,
     month_of,
-    periods_of,
 )
 from survey_app.services.questionnaires import definition_of, grouping_of
 from survey_app.services.sql import bulk_insert, upsert_insert
@@ -299,7 +299,7 @@ def _count_upsert(model):
 
 
 def _add_to_moments(batch, answers, definitions: dict[int, Definition]) -> None:
-    """Each day and month cell the batch touches gets the moments of its new respondents."""
+    """Each day, month and year cell the batch touches gets the moments of its respondents."""
     by_questionnaire = defaultdict(list)
     for row in batch:
         by_questionnaire[row.questionnaire_id].append(row)
@@ -316,20 +316,5 @@ def _add_to_moments(batch, answers, definitions: dict[int, Definition]) -> None:
                 for row in rows
             ],
         )
-        members: dict[MomentCell, list[int]] = defaultdict(list)
-        for i, row in enumerate(rows):
-            for granularity, start in periods_of(row.local_day):
-                cell = MomentCell(
-                    row.unit_id,
-                    granularity,
-                    start,
-                    questionnaire_id,
-                    row.counter_id or 0,
-                    row.channel,
-                    row.entered_by,
-                )
-                members[cell].append(i)
-        for cell, indices in members.items():
-            moments = analytics.IndexMoments.from_rows(matrix[indices], grouping.items, grouping)
-            additions[cell] = (len(indices), moments)
+        additions.update(moments_by_cell(questionnaire_id, grouping, rows, matrix))
     add_to_moments(additions)
