@@ -50,6 +50,14 @@ class Settler(threading.Thread):
         self.stopped.set()
 
 
+def stop_settler(app: Flask, timeout: float = 10.0) -> None:
+    """Stop this process's settler of `app`, if it started one (tests; a clean shutdown)."""
+    settler = app.extensions.get("survey_settler")
+    if settler is not None:
+        settler.stop()
+        settler.join(timeout)
+
+
 def init_settler(app: Flask) -> None:
     """Start one settler per process on the first request, when SETTLE_INTERVAL_SECONDS > 0."""
     if float(app.config["SETTLE_INTERVAL_SECONDS"]) <= 0:

@@ -24,6 +24,7 @@ from survey_app.services.rollup import (
     settle_pending,
 )
 from survey_app.services.submissions import submit_response
+from survey_app.settler import stop_settler
 from tests.conftest import make_config
 from tests.survey_app.payloads import counter_payload, quick_payload
 
@@ -164,7 +165,7 @@ def test_the_background_settler_settles_without_a_reader(database_url, shipped_d
     client = server.test_client()
     payload = quick_payload(unit="P-W1", counter="Q1")
     assert client.post("/api/v1/responses", json=payload).status_code == 201
-    settler = server.extensions["survey_settler"]
+    assert server.extensions["survey_settler"].is_alive()
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and pending_count() > 0:
@@ -177,8 +178,7 @@ def test_the_background_settler_settles_without_a_reader(database_url, shipped_d
         assert answer == payload["answers"]["rating"]
         assert_consistent()
     finally:
-        settler.stop()
-        settler.join(timeout=10)
+        stop_settler(server)
         with server.app_context():
             db.engine.dispose()
 
