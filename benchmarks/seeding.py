@@ -24,6 +24,7 @@ def rows(database: Database) -> list[Row]:
             database.seed_seconds <= GOAL_SECONDS_PER_MILLION
             if database.size == 1_000_000
             else None,
-            note=f"{per_million:.0f} s per million",
+            note=f"{per_million:.0f} s per million"
+            + (f"; {database.seed_phases}" if database.seed_phases else ""),
         )
     ]

@@ -73,10 +73,12 @@ def enrol_tablet(new_context, base: str, token: str) -> Page:
 
 
 def committed_responses() -> list[Response]:
-    """What the server committed, the answers settled (services/rollup.py)."""
+    """What the server committed, with its answers settled (services/rollup.py). Read first,
+    settled second: a response committed between the two would otherwise come unsettled."""
     db.session.rollback()
+    ids = list(db.session.scalars(sa.select(Response.id).order_by(Response.submitted_at)))
     settle_pending()
-    return list(db.session.scalars(sa.select(Response).order_by(Response.submitted_at)))
+    return [db.session.get(Response, response_id) for response_id in ids]
 
 
 def wait_for_responses(n: int, timeout: float = 10.0) -> list[Response]:
