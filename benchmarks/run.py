@@ -32,6 +32,13 @@ def parse_args(argv=None):
     parser.add_argument("--clients", type=int, default=32, help="concurrent wrk connections")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument(
+        "--settler",
+        choices=("thread", "process"),
+        default="thread",
+        help="where submissions are settled: a thread in each web worker (the default), or a "
+        "process of its own (`flask settle --follow`; web workers with SETTLE_INTERVAL_SECONDS=0)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,

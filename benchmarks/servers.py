@@ -19,7 +19,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, url: str, *, workers: int, log: Path, threads: int = 1) -> Iterator[str]:
+def gunicorn(
+    app: str, url: str, *, workers: int, log: Path, threads: int = 1, env: dict | None = None
+) -> Iterator[str]:
     """Serve `app` ("wsgi:app" or "benchmarks.bare_app:app") with `workers` sync workers (or
     gthread workers of `threads` threads); yields the base URL. Stops the server (its process
     only) on exit."""
@@ -44,7 +46,7 @@ def gunicorn(app: str, url: str, *, workers: int, log: Path, threads: int = 1) -
                 app,
             ],
             cwd=ROOT,
-            env=app_env(url),
+            env={**app_env(url), **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
         )

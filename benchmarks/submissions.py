@@ -4,6 +4,7 @@ the same way; runs alternate between the two so that both see the same machine l
 every acknowledged (201) id must be stored exactly once, with all its answers, and
 `check-counts` must agree with the raw answers."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks import databases
@@ -102,6 +104,27 @@ def verify(url: str, acknowledged: list[str], before: int) -> dict:
     }
 
 
+@contextlib.contextmanager
+def settler_process(url: str, where: str, log: Path) -> Iterator[None]:
+    """`flask settle --follow` beside the web workers, when `where` is "process"."""
+    if where != "process":
+        yield
+        return
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [os.sys.executable, "-m", "flask", "--app", "wsgi", "settle", "--follow"],
+            cwd=databases.ROOT,
+            env=databases.app_env(url),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def count_pending(url: str) -> int:
     """Responses stored but not yet settled into answer rows, counts and moments."""
     from survey_app.services.rollup import pending_count
@@ -166,7 +189,9 @@ def benchmark(backend: str, options, log_dir: Path) -> list[Row]:
             workers=options.workers,
             threads=options.threads,
             log=log_dir / f"gunicorn-app-{backend}.log",
+            env={"SETTLE_INTERVAL_SECONDS": "0"} if options.settler == "process" else None,
         ) as real,
+        settler_process(url, options.settler, log_dir / f"settler-{backend}.log"),
     ):
         run_wrk(bare, **{**common, "seconds": 2})  # warm-up, both
         run_wrk(real, **{**common, "seconds": 2}, ids_dir=ids_dir)
@@ -200,6 +225,7 @@ def benchmark(backend: str, options, log_dir: Path) -> list[Row]:
     label = (
         f"{options.clients} clients, {options.workers} workers"
         + (f" × {options.threads} threads" if options.threads > 1 else "")
+        + (", settler process" if options.settler == "process" else "")
         + f", {options.runs}×{options.seconds}s"
     )
     lost_or_dup = check["lost"] + check["acknowledged_twice"] + check["wrong_answer_count"]

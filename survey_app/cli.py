@@ -149,24 +149,25 @@ def setup_command(demo_responses: int) -> None:
 
 
 @click.command("settle")
-@click.option("--follow", is_flag=True, help="Keep settling every SETTLE_INTERVAL_SECONDS.")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep settling in the foreground, as a server's background settler does: a process of "
+    "its own beside web workers run with SETTLE_INTERVAL_SECONDS=0.",
+)
 def settle_command(follow: bool) -> None:
     """Settle pending responses into answer rows, counts and moments (server processes do this
-    in the background; this is for scripts, and for a server run with SETTLE_INTERVAL_SECONDS=0)."""
-    import time
-
+    in the background; this is for scripts, and for a settler process of its own)."""
     from flask import current_app
 
     from survey_app.services.rollup import settle_pending
+    from survey_app.settler import Settler
 
-    while True:
-        settled = settle_pending(current_app.config["SETTLE_BATCH_SIZE"])
-        if settled or not follow:
-            click.echo(f"settled {settled:,} responses")
-        if not follow:
-            return
-        db.session.remove()
-        time.sleep(max(current_app.config["SETTLE_INTERVAL_SECONDS"], 0.1))
+    if follow:
+        Settler(current_app._get_current_object(), interval=0.25).run()
+        return
+    settled = settle_pending(current_app.config["SETTLE_BATCH_SIZE"])
+    click.echo(f"settled {settled:,} responses")
 
 
 @click.command("check-counts")

@@ -20,10 +20,12 @@ BREATH_SECONDS = 0.01
 
 
 class Settler(threading.Thread):
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, interval: float | None = None):
         super().__init__(name="survey-settler", daemon=True)
         self.app = app
-        self.interval = float(app.config["SETTLE_INTERVAL_SECONDS"])
+        self.interval = float(
+            interval if interval is not None else app.config["SETTLE_INTERVAL_SECONDS"]
+        )
         self.batch_size = int(app.config["SETTLE_BATCH_SIZE"])
         self.stopped = threading.Event()
 
