@@ -3,7 +3,7 @@ answers in bulk, and compared with a recomputation (see models.IndexMoment)."""
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 
 import numpy as np
@@ -87,26 +87,6 @@ def add_to_moments(additions: "dict[MomentCell, tuple[int, analytics.IndexMoment
         db.session.execute(table.insert(), inserts)
 
 
-_MOMENT_UPDATE = (
-    update(IndexMoment.__table__)
-    .where(
-        *(
-            IndexMoment.__table__.c[name] == bindparam(f"key_{name}")
-            for name in (
-                "unit_id",
-                "granularity",
-                "period_start",
-                "questionnaire_id",
-                "counter_key",
-                "channel",
-                "entered_by",
-            )
-        )
-    )
-    .values(respondents=bindparam("new_respondents"), moments=bindparam("new_moments"))
-)
-
-
 @dataclass(frozen=True)
 class MomentCell:
     """The key of one `index_moments` row."""
@@ -119,18 +99,21 @@ class MomentCell:
     channel: str
     entered_by: str
 
-    COLUMNS = (
-        "unit_id",
-        "granularity",
-        "period_start",
-        "questionnaire_id",
-        "counter_key",
-        "channel",
-        "entered_by",
-    )
-
     def sort_key(self) -> tuple:
         return tuple(self.__dict__.values())
+
+
+# The key columns, in MomentCell's (and the table's primary key's) order.
+MomentCell.COLUMNS = tuple(field.name for field in fields(MomentCell))
+
+# One UPDATE of a cell's respondents and moments, sent with many parameter sets (executemany).
+_MOMENT_UPDATE = (
+    update(IndexMoment.__table__)
+    .where(
+        *(IndexMoment.__table__.c[name] == bindparam(f"key_{name}") for name in MomentCell.COLUMNS)
+    )
+    .values(respondents=bindparam("new_respondents"), moments=bindparam("new_moments"))
+)
 
 
 def compute_moments(
