@@ -33,15 +33,15 @@ class Settler(threading.Thread):
         from survey_app.services.rollup import settle_pending
 
         while True:  # at once (a restarted server settles what its predecessor left), then
-            with self.app.app_context():  # one batch at a time
-                try:
-                    settled = settle_pending(self.batch_size, max_batches=1, wait=False)
-                except Exception:  # a bad moment must not end settling for good
-                    log.exception("settling pending responses failed; retrying")
-                    db.session.rollback()
-                    settled = 0
-                finally:
-                    db.session.remove()
+            try:  # one batch at a time
+                with self.app.app_context():
+                    try:
+                        settled = settle_pending(self.batch_size, max_batches=1, wait=False)
+                    finally:
+                        db.session.remove()  # rolls back whatever an error left open
+            except Exception:  # a bad moment (a restarting database) must not end settling
+                log.exception("settling pending responses failed; retrying")
+                settled = 0
             # A full batch means more may be waiting: go on after a breath that lets the
             # submissions queued behind the write lock through; otherwise wait the interval.
             pause = BREATH_SECONDS if settled >= self.batch_size else self.interval

@@ -23,6 +23,7 @@ from survey_app.services.questionnaires import find_questionnaire_version
 from survey_app.services.units import find_unit_by_code
 
 EXTENSION_KEY = "survey_catalogue"
+MAX_ENTRIES = 10_000  # far above the units × counters of a province
 _WATCHED = (Unit, Counter, Questionnaire, FormerUnitCode)
 
 
@@ -57,12 +58,17 @@ class Catalogue:
         self._entries.clear()
 
     def _cached(self, key: tuple, load: Callable[[], Any]) -> Any:
+        """Found things are kept for `seconds`; misses are not (codes come from clients: caching
+        whatever they send would let anyone fill the memory), and the cache never holds more
+        than MAX_ENTRIES."""
         now = time.monotonic()
         hit = self._entries.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
         value = load()
-        if self.seconds > 0:
+        if self.seconds > 0 and value is not None:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
             self._entries[key] = (now + self.seconds, value)
         return value
 

@@ -1,5 +1,6 @@
 """Settling: a submission stores one row; its answers reach the answer rows, counts and moments
-exactly once, whoever settles them (readers, the background thread, concurrent settlers)."""
+exactly once, whoever settles them (readers, the background thread, concurrent settlers). And
+the per-process cache of the codes a submission names."""
 
 import threading
 import time
@@ -231,3 +232,14 @@ def test_the_background_settler_gives_way_to_another_settler(app, tree, database
     other.dispose()
     assert settle_pending(wait=False) == 2
     assert_consistent()
+
+
+def test_unknown_codes_are_not_cached(app, tree, client):
+    """Clients choose the codes they send: a flood of unknown ones must not fill the memory."""
+    for n in range(50):
+        refused = client.post("/api/v1/responses", json=quick_payload(unit=f"NO-SUCH-{n}"))
+        assert refused.status_code == 422
+    assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
+    cached = app.extensions["survey_catalogue"]._entries
+    assert not any("NO-SUCH" in str(key) for key in cached)
+    assert ("unit", "P-W1") in cached
