@@ -223,7 +223,8 @@ def seed_demo(
                 rows, positive = _counter_answers(rng, definition, ids, levels[idx])
                 answer_rows += rows
                 scored.append(positive)
-                respondents += [_Respondent.of(row) for row in response_rows[-len(ids) :]]
+                added = response_rows[len(response_rows) - len(ids) :]  # this form's rows
+                respondents += [_Respondent.of(row) for row in added]
             else:
                 answer_rows += _quick_answers(rng, ids, levels[idx])
         lap("generate")
