@@ -122,7 +122,9 @@ def _note_catalogue_changes(session: Session, _context) -> None:
 @event.listens_for(Session, "after_commit")
 def _forget_catalogue(session: Session) -> None:
     if session.info.pop("catalogue_changed", False) and has_app_context():
-        current_app.extensions.get(EXTENSION_KEY, Catalogue(0)).clear()
+        cached = current_app.extensions.get(EXTENSION_KEY)
+        if cached is not None:
+            cached.clear()
 
 
 @event.listens_for(Session, "after_rollback")

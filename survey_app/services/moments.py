@@ -1,5 +1,6 @@
-"""Index moments per unit, counter, day and month: kept with each response, rebuilt from the raw
-answers in bulk, and compared with a recomputation (see models.IndexMoment)."""
+"""Index moments per unit, counter, day, month and year: added to when responses are settled
+(services/rollup.py), rebuilt from the raw answers in bulk, and compared with a recomputation
+(see models.IndexMoment)."""
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence

@@ -218,21 +218,23 @@ def _add_to_counts(batch, answers, definitions: dict[int, Definition]) -> None:
             weight[key] += row.weight
     if not n:
         return
-    monthly_n: Tally = Tally()
-    monthly_weight: dict[tuple, float] = defaultdict(float)
-    for key, count in n.items():
-        month_key = (key[0], month_of(key[1]), *key[2:])
-        monthly_n[month_key] += count
-        monthly_weight[month_key] += weight[key]
-    yearly_n: Tally = Tally()
-    yearly_weight: dict[tuple, float] = defaultdict(float)
-    for key, count in monthly_n.items():
-        year_key = (key[0], key[1].replace(month=1), *key[2:])
-        yearly_n[year_key] += count
-        yearly_weight[year_key] += monthly_weight[key]
+    monthly_n, monthly_weight = _coarser(n, weight, month_of)
+    yearly_n, yearly_weight = _coarser(monthly_n, monthly_weight, lambda d: d.replace(month=1))
     _upsert_counts(AnswerCount, n, weight)
     _upsert_counts(MonthlyAnswerCount, monthly_n, monthly_weight)
     _upsert_counts(YearlyAnswerCount, yearly_n, yearly_weight)
+
+
+def _coarser(cells: Tally, weights: dict[tuple, float], period_of) -> tuple[Tally, dict]:
+    """The same cells summed per coarser period (`period_of` maps a key's period, its second
+    field, to the first day of the period containing it)."""
+    n: Tally = Tally()
+    weight: dict[tuple, float] = defaultdict(float)
+    for key, count in cells.items():
+        coarse = (key[0], period_of(key[1]), *key[2:])
+        n[coarse] += count
+        weight[coarse] += weights[key]
+    return n, weight
 
 
 def _upsert_counts(model, cells: Tally, weights: dict[tuple, float]) -> None:
