@@ -210,6 +210,59 @@ def _decode(blobs: list[Any], layout: _Layout) -> NDArray[np.int64]:
     return counts
 
 
+_GROUP_CHUNK_ROWS = 2048  # rows per step of from_groups: ~2048 x layout.size int64 at once
+
+
+def _checked_answers(
+    answers: ArrayLike, item_keys: Sequence[str], grouping: IndexGrouping
+) -> tuple[NDArray[np.float64], _Layout]:
+    """``answers`` as a float array of 1.0, 0.0 and NaN with one column per item, and its layout
+    (``ValueError`` otherwise)."""
+    try:
+        data = np.asarray(answers, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("answers must be a 2-D array of 1.0, 0.0 and NaN") from exc
+    if data.ndim != 2:
+        raise ValueError(f"answers must be 2-D (respondents x items), got shape {data.shape}")
+    if isinstance(item_keys, str) or not isinstance(item_keys, Sequence):
+        raise ValueError(f"item_keys must be a non-empty list of keys, got {item_keys!r}")
+    keys = _keys(list(item_keys), "item_keys")
+    if len(keys) != data.shape[1]:
+        raise ValueError(f"{len(keys)} item keys for {data.shape[1]} answer columns (mismatched)")
+    valid = ~np.isnan(data)
+    if not np.all((data[valid] == 0.0) | (data[valid] == 1.0)):
+        raise ValueError("answers must hold only 1.0, 0.0 and NaN")
+    return data, _layout(keys, grouping)
+
+
+def _respondent_vectors(data: NDArray[np.float64], layout: _Layout) -> NDArray[np.int64]:
+    """One packed moments vector per row (checked answers): summed over rows, ``from_rows``."""
+    rows = data.shape[0]
+    valid = ~np.isnan(data)
+    y = (valid & (data == 1.0)).astype(np.int64)
+    v = valid.astype(np.int64)
+    first, second = layout.upper
+
+    def answered(columns: tuple[int, ...]) -> NDArray[np.int64]:
+        if not columns:
+            return np.zeros(rows, dtype=np.int64)
+        return valid[:, list(columns)].any(axis=1).astype(np.int64)
+
+    return np.column_stack(
+        [
+            np.ones(rows, dtype=np.int64),
+            y,
+            v,
+            y[:, first] * y[:, second],
+            (y[:, :, None] * v[:, None, :]).reshape(rows, -1),
+            v[:, first] * v[:, second],
+            *(answered(c) for c in layout.factor_columns),
+            *(answered(c) for c in layout.content_columns),
+            answered(layout.index_columns),
+        ]
+    )
+
+
 class IndexMoments:
     """Additive sufficient statistics of one questionnaire's unweighted index figures.
 
@@ -267,23 +320,8 @@ class IndexMoments:
         Raises ``ValueError`` for answers that are not 2-D or not 1/0/NaN, item keys not
         matching the columns, or a grouping naming an item without a column.
         """
-        try:
-            data = np.asarray(answers, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError("answers must be a 2-D array of 1.0, 0.0 and NaN") from exc
-        if data.ndim != 2:
-            raise ValueError(f"answers must be 2-D (respondents x items), got shape {data.shape}")
-        if isinstance(item_keys, str) or not isinstance(item_keys, Sequence):
-            raise ValueError(f"item_keys must be a non-empty list of keys, got {item_keys!r}")
-        keys = _keys(list(item_keys), "item_keys")
-        if len(keys) != data.shape[1]:
-            raise ValueError(
-                f"{len(keys)} item keys for {data.shape[1]} answer columns (mismatched)"
-            )
-        layout = _layout(keys, grouping)
+        data, layout = _checked_answers(answers, item_keys, grouping)
         valid = ~np.isnan(data)
-        if not np.all((data[valid] == 0.0) | (data[valid] == 1.0)):
-            raise ValueError("answers must hold only 1.0, 0.0 and NaN")
         y = (valid & (data == 1.0)).astype(np.float64)
         v = valid.astype(np.float64)
         # Sums of 0/1 products are integers below 2**53: exact in float64 matrix products.
@@ -309,6 +347,39 @@ class IndexMoments:
         return cls(layout, grouping, np.rint(vector).astype(np.int64))
 
     @classmethod
+    def from_groups(
+        cls,
+        answers: ArrayLike,
+        groups: Sequence[Any],
+        item_keys: Sequence[str],
+        grouping: IndexGrouping,
+    ) -> dict[Any, IndexMoments]:
+        """``{g: from_rows(rows of answers whose group is g)}`` for every group in ``groups``
+        (one hashable label per row), in one vectorised pass.
+
+        For many small groups (a batch of responses falls into hundreds of cells), where one
+        ``from_rows`` per group would spend its time on per-call overhead. Rows are taken in
+        chunks, so memory stays bounded however many rows there are. Same checks and
+        ``ValueError`` as ``from_rows``; also when ``groups`` has not one label per row.
+        """
+        data, layout = _checked_answers(answers, item_keys, grouping)
+        if len(groups) != data.shape[0]:
+            raise ValueError(f"{len(groups)} group labels for {data.shape[0]} answer rows")
+        numbering: dict[Any, int] = {}
+        labels = np.fromiter(
+            (numbering.setdefault(g, len(numbering)) for g in groups), np.intp, len(groups)
+        )
+        totals = np.zeros((len(numbering), layout.size), dtype=np.int64)
+        order = np.argsort(labels, kind="stable")
+        for start in range(0, len(order), _GROUP_CHUNK_ROWS):
+            rows = order[start : start + _GROUP_CHUNK_ROWS]
+            chunk_labels = labels[rows]
+            firsts = np.flatnonzero(np.r_[True, chunk_labels[1:] != chunk_labels[:-1]])
+            per_row = _respondent_vectors(data[rows], layout)
+            totals[chunk_labels[firsts]] += np.add.reduceat(per_row, firsts, axis=0)
+        return {g: cls(layout, grouping, totals[i]) for g, i in numbering.items()}
+
+    @classmethod
     def from_bytes(
         cls, blob: bytes | bytearray | memoryview, item_keys: Sequence[str], grouping: IndexGrouping
     ) -> IndexMoments:
@@ -320,6 +391,21 @@ class IndexMoments:
         """
         layout = _layout(item_keys, grouping)
         return cls(layout, grouping, _decode([blob], layout)[0])
+
+    @classmethod
+    def each_from_bytes(
+        cls,
+        blobs: Iterable[bytes | bytearray | memoryview],
+        item_keys: Sequence[str],
+        grouping: IndexGrouping,
+    ) -> list[IndexMoments]:
+        """``[IndexMoments.from_bytes(b, ...) for b in blobs]``, decoded and checked in one
+        vectorised pass (a settling batch reads hundreds of cells). Same ``ValueError``."""
+        layout = _layout(item_keys, grouping)
+        blobs = list(blobs)
+        if not blobs:
+            return []
+        return [cls(layout, grouping, row) for row in _decode(blobs, layout)]
 
     @classmethod
     def sum_bytes(

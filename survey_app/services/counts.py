@@ -1,11 +1,13 @@
 """`answer_counts` recomputed from the raw answers: to rebuild it after bulk loads, and to prove
 that the counts kept at submission time agree with the rows they summarise."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import (
     Date,
     Select,
+    Subquery,
     and_,
     cast,
     delete,
@@ -17,6 +19,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from questionnaires import Definition
 from survey_app.extensions import db
 from survey_app.models import (
     ANSWERED_MARKER,
@@ -29,77 +32,92 @@ from survey_app.models import (
 )
 from survey_app.services.questionnaires import definition_of
 
-_GROUP = (
-    Response.unit_id,
-    Response.local_day,
-    Response.questionnaire_id,
-    Answer.question_key,
-)
-_TAIL = (
-    func.coalesce(Response.counter_id, 0).label("counter_key"),
-    Response.channel,
-    Response.entered_by,
-)
+
+def multi_choice_questions(definitions: Mapping[int, Definition]) -> list[tuple[int, str]]:
+    """(questionnaire id, question key) of every multi-choice question of `definitions`."""
+    return [
+        (questionnaire_id, question.key)
+        for questionnaire_id, definition in definitions.items()
+        for question in definition.questions
+        if question.type == "multi"
+    ]
 
 
-def _multi_choice_questions() -> list[tuple[int, str]]:
-    pairs = []
-    for questionnaire in db.session.scalars(select(Questionnaire)):
-        definition = definition_of(questionnaire)
-        pairs += [(questionnaire.id, q.key) for q in definition.questions if q.type == "multi"]
-    return pairs
+def stored_answer_rows() -> Subquery:
+    """Every answer row with what counting needs of its response (see `select_counts`)."""
+    return (
+        select(
+            Answer.response_id,
+            Response.unit_id,
+            Response.local_day,
+            Response.questionnaire_id,
+            Answer.question_key,
+            Answer.value,
+            func.coalesce(Response.counter_id, 0).label("counter_key"),
+            Response.channel,
+            Response.entered_by,
+            Response.weight,
+        )
+        .join(Response, Response.id == Answer.response_id)
+        .subquery()
+    )
+
+
+def select_counts(
+    answers: Subquery, multi: list[tuple[int, str]], period=lambda day: day
+) -> Select:
+    """Rows shaped like `answer_counts` (n and weight per cell), from `answers`: one row per
+    answer with response_id, unit_id, local_day, questionnaire_id, question_key, value,
+    counter_key, channel, entered_by and weight (stored_answer_rows, or the pending answers of
+    a batch being settled). `period` maps the day to the cell's period (month_start,
+    year_start). A multi-choice question (`multi`) also gets an ANSWERED_MARKER row counting
+    each response that chose any option once: the denominator for the share of each option."""
+    a = answers.c
+    tail = (a.counter_key, a.channel, a.entered_by)
+    valued = select(
+        a.unit_id, a.local_day, a.questionnaire_id, a.question_key, a.value, *tail, a.weight
+    ).where(a.value.is_not(None))
+    if multi:
+        is_multi = or_(
+            *(and_(a.questionnaire_id == qid, a.question_key == key) for qid, key in multi)
+        )
+        answered = (
+            select(
+                a.response_id,
+                a.unit_id,
+                a.local_day,
+                a.questionnaire_id,
+                a.question_key,
+                literal(ANSWERED_MARKER).label("value"),
+                *tail,
+                a.weight,
+            )
+            .where(a.value.is_not(None), is_multi)
+            .distinct()
+            .subquery()
+        )
+        marked = select(*(column for column in answered.c if column.name != "response_id"))
+        valued = union_all(valued, marked)
+    rows = valued.subquery()
+    keys = (
+        rows.c.unit_id,
+        period(rows.c.local_day),
+        rows.c.questionnaire_id,
+        rows.c.question_key,
+        rows.c.value,
+        rows.c.counter_key,
+        rows.c.channel,
+        rows.c.entered_by,
+    )
+    return select(
+        *keys, func.count().label("n"), func.sum(rows.c.weight).label("weight_sum")
+    ).group_by(*keys)
 
 
 def select_counts_from_answers() -> Select:
     """Rows shaped like `answer_counts`, computed from `answers` joined to `responses`."""
-    joined = select().select_from(Answer).join(Response, Response.id == Answer.response_id)
-    per_value = (
-        joined.add_columns(
-            *_GROUP,
-            Answer.value,
-            *_TAIL,
-            func.count().label("n"),
-            func.sum(Response.weight).label("weight_sum"),
-        )
-        .where(Answer.value.is_not(None))
-        .group_by(*_GROUP, Answer.value, *_TAIL)
-    )
-    multi = _multi_choice_questions()
-    if not multi:
-        return per_value
-    is_multi = or_(
-        *(and_(Response.questionnaire_id == qid, Answer.question_key == key) for qid, key in multi)
-    )
-    # A multi-choice question answered by a response has one row per option; count responses once.
-    answered = (
-        select(Answer.response_id, Answer.question_key)
-        .join(Response, Response.id == Answer.response_id)
-        .where(is_multi)
-        .distinct()
-        .subquery()
-    )
-    markers = (
-        select(
-            Response.unit_id,
-            Response.local_day,
-            Response.questionnaire_id,
-            answered.c.question_key,
-            literal(ANSWERED_MARKER).label("value"),
-            *_TAIL,
-            func.count().label("n"),
-            func.sum(Response.weight).label("weight_sum"),
-        )
-        .select_from(answered)
-        .join(Response, Response.id == answered.c.response_id)
-        .group_by(
-            Response.unit_id,
-            Response.local_day,
-            Response.questionnaire_id,
-            answered.c.question_key,
-            *_TAIL,
-        )
-    )
-    return union_all(per_value, markers)
+    definitions = {q.id: definition_of(q) for q in db.session.scalars(select(Questionnaire))}
+    return select_counts(stored_answer_rows(), multi_choice_questions(definitions))
 
 
 _COLUMNS = [

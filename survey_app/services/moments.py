@@ -4,11 +4,11 @@
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import astuple, dataclass, fields
 from datetime import date
 
 import numpy as np
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, tuple_, update
 
 import analytics
 from questionnaires import Definition
@@ -42,46 +42,54 @@ def answer_matrix(definition: Definition, respondents: Sequence[Mapping[str, int
     return matrix
 
 
+# Cells per primary-key lookup: 7 key columns each, well below SQLite's 32,766 parameters.
+_CELLS_PER_READ = 1000
+
+
 def add_to_moments(additions: "dict[MomentCell, tuple[int, analytics.IndexMoments]]") -> None:
     """Add respondents to stored cells (cell → (respondents, their moments)), in the caller's
-    transaction: one read of the cells' rows, then one UPDATE per existing cell and one INSERT per
-    new one, each sent as a single executemany. The caller holds the settling lock
-    (services/rollup.py), so nobody else writes these rows meanwhile."""
+    transaction: one read of exactly the cells' rows (by primary key, in chunks), then one UPDATE
+    per existing cell and one INSERT per new one, each sent as a single executemany. The caller
+    holds the settling lock (services/rollup.py), so nobody else writes these rows meanwhile."""
     if not additions:
         return
     table = IndexMoment.__table__
     cells = list(additions)
-    stored = {
-        MomentCell(*row[:7]): (row.respondents, row.moments)
-        for row in db.session.execute(
+    key = tuple_(*(table.c[name] for name in MomentCell.COLUMNS))
+    stored = {}
+    for start in range(0, len(cells), _CELLS_PER_READ):
+        chunk = cells[start : start + _CELLS_PER_READ]
+        rows = db.session.execute(
             select(
                 *(table.c[name] for name in MomentCell.COLUMNS),
                 table.c.respondents,
                 table.c.moments,
-            ).where(
-                table.c.unit_id.in_({c.unit_id for c in cells}),
-                table.c.period_start.in_({c.period_start for c in cells}),
-                table.c.questionnaire_id.in_({c.questionnaire_id for c in cells}),
-            )
+            ).where(key.in_([astuple(cell) for cell in chunk]))
         )
-    }
+        stored.update((MomentCell(*row[:7]), (row.respondents, row.moments)) for row in rows)
     updates, inserts = [], []
-    for cell in sorted(cells, key=MomentCell.sort_key):
-        respondents, addition = additions[cell]
-        if cell in stored:
-            kept_respondents, blob = stored[cell]
-            kept = analytics.IndexMoments.from_bytes(blob, addition.item_keys, addition.grouping)
+    by_questionnaire = defaultdict(list)  # blobs of one questionnaire decode together
+    for cell in sorted((cell for cell in cells if cell in stored), key=MomentCell.sort_key):
+        by_questionnaire[cell.questionnaire_id].append(cell)
+    for existing in by_questionnaire.values():
+        _, sample = additions[existing[0]]
+        kept = analytics.IndexMoments.each_from_bytes(
+            (stored[cell][1] for cell in existing), sample.item_keys, sample.grouping
+        )
+        for cell, kept_moments in zip(existing, kept, strict=True):
+            respondents, addition = additions[cell]
             updates.append(
                 {
                     **{f"key_{name}": value for name, value in cell.__dict__.items()},
-                    "new_respondents": kept_respondents + respondents,
-                    "new_moments": (kept + addition).to_bytes(),
+                    "new_respondents": stored[cell][0] + respondents,
+                    "new_moments": (kept_moments + addition).to_bytes(),
                 }
             )
-        else:
-            inserts.append(
-                {**cell.__dict__, "respondents": respondents, "moments": addition.to_bytes()}
-            )
+    for cell in sorted((cell for cell in cells if cell not in stored), key=MomentCell.sort_key):
+        respondents, addition = additions[cell]
+        inserts.append(
+            {**cell.__dict__, "respondents": respondents, "moments": addition.to_bytes()}
+        )
     if updates:
         db.session.execute(_MOMENT_UPDATE, updates)
     if inserts:
@@ -169,23 +177,25 @@ def moments_by_cell(
 ) -> "dict[MomentCell, tuple[int, analytics.IndexMoments]]":
     """Each respondent's row of `matrix` (answer_matrix) added up per day, month and year cell.
     `respondents` are rows with unit_id, counter_id, channel, entered_by and local_day."""
-    members: dict[MomentCell, list[int]] = defaultdict(list)
-    for i, row in enumerate(respondents):
-        for granularity, start in periods_of(row.local_day):
-            cell = MomentCell(
-                row.unit_id,
-                granularity,
-                start,
-                questionnaire_id,
-                row.counter_id or 0,
-                row.channel,
-                row.entered_by,
+    result: dict[MomentCell, tuple[int, analytics.IndexMoments]] = {}
+    for level in range(len(GRANULARITIES)):  # one pass per level: no copy of the matrix
+        cells = []
+        for row in respondents:
+            granularity, start = periods_of(row.local_day)[level]
+            cells.append(
+                MomentCell(
+                    row.unit_id,
+                    granularity,
+                    start,
+                    questionnaire_id,
+                    row.counter_id or 0,
+                    row.channel,
+                    row.entered_by,
+                )
             )
-            members[cell].append(i)
-    return {
-        cell: (len(rows), analytics.IndexMoments.from_rows(matrix[rows], grouping.items, grouping))
-        for cell, rows in members.items()
-    }
+        per_cell = analytics.IndexMoments.from_groups(matrix, cells, grouping.items, grouping)
+        result.update((cell, (m.respondents, m)) for cell, m in per_cell.items())
+    return result
 
 
 def rebuild_index_moments() -> int:

@@ -14,18 +14,17 @@ batch is read): no response is claimed twice, and counts and moments have one wr
 """
 
 import json
-from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Integer, Subquery, cast, func, insert, literal_column, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 import analytics
 from questionnaires import Definition
 from survey_app.extensions import db
 from survey_app.models import (
-    ANSWERED_MARKER,
     Answer,
     AnswerCount,
     MonthlyAnswerCount,
@@ -34,15 +33,20 @@ from survey_app.models import (
     YearlyAnswerCount,
 )
 from survey_app.services.answers import CleanAnswer
+from survey_app.services.counts import (
+    month_start,
+    multi_choice_questions,
+    select_counts,
+    year_start,
+)
 from survey_app.services.moments import (
     MomentCell,
     add_to_moments,
     answer_matrix,
     moments_by_cell,
-    month_of,
 )
 from survey_app.services.questionnaires import definition_of, grouping_of
-from survey_app.services.sql import bulk_insert, upsert_insert
+from survey_app.services.sql import upsert_insert
 
 # Responses settled per transaction by readers; the background settler uses SETTLE_BATCH_SIZE.
 READER_BATCH_SIZE = 1000
@@ -55,10 +59,6 @@ def encode_answers(rows: Sequence[CleanAnswer]) -> str:
         ensure_ascii=False,
         separators=(",", ":"),
     )
-
-
-def decode_answers(text: str) -> list[CleanAnswer]:
-    return [CleanAnswer(key, value, answer_text) for key, value, answer_text in json.loads(text)]
 
 
 def pending_count() -> int:
@@ -132,33 +132,28 @@ def settle_batch(limit: int, only_ids: Iterable[Any] | None = None, *, wait: boo
     batch = db.session.execute(query).all()
     if not batch:
         return 0
+    ids = [row.id for row in batch]
+    definitions = _definitions({row.questionnaire_id for row in batch})
+    pending = _pending_answer_rows(ids)
+    db.session.execute(
+        insert(Answer.__table__).from_select(
+            ["response_id", "question_key", "value", "text"],
+            select(pending.c.response_id, pending.c.question_key, pending.c.value, pending.c.text),
+        )
+    )
+    _add_to_counts(pending, multi_choice_questions(definitions))
+    _add_to_moments(batch, definitions)
+    # Claimed last, in the same transaction: the statements above read `pending_answers`.
     claimed = db.session.execute(
         update(Response.__table__)
         .where(
-            Response.__table__.c.id.in_([row.id for row in batch]),
+            Response.__table__.c.id.in_(ids),
             Response.__table__.c.pending_answers.is_not(None),
         )
         .values(pending_answers=None)
     ).rowcount
     if claimed != len(batch):  # the lock above makes this impossible; never count twice
         raise RuntimeError(f"settling claimed {claimed} of {len(batch)} locked responses")
-    answers = {row.id: decode_answers(row.pending_answers) for row in batch}
-    bulk_insert(
-        Answer.__table__,
-        [
-            {
-                "response_id": row.id,
-                "question_key": a.question_key,
-                "value": a.value,
-                "text": a.text,
-            }
-            for row in batch
-            for a in answers[row.id]
-        ],
-    )
-    definitions = _definitions({row.questionnaire_id for row in batch})
-    _add_to_counts(batch, answers, definitions)
-    _add_to_moments(batch, answers, definitions)
     return len(batch)
 
 
@@ -193,114 +188,81 @@ def _definitions(questionnaire_ids: set[int]) -> dict[int, Definition]:
     return {questionnaire.id: definition_of(questionnaire) for questionnaire in stored}
 
 
-def _add_to_counts(batch, answers, definitions: dict[int, Definition]) -> None:
-    """Add the batch's answers to the daily, monthly and yearly count cells it touches."""
-    multi = {
-        qid: {q.key for q in d.questions if q.type == "multi"} for qid, d in definitions.items()
-    }
-    n: Tally = Tally()
-    weight: dict[tuple, float] = defaultdict(float)
-    for row in batch:
-        cell = (row.unit_id, row.local_day, row.questionnaire_id)
-        tail = (row.counter_id or 0, row.channel, row.entered_by)
-        answered_multi = set()
-        for a in answers[row.id]:
-            if a.value is None:
-                continue
-            key = (*cell, a.question_key, a.value, *tail)
-            n[key] += 1
-            weight[key] += row.weight
-            if a.question_key in multi[row.questionnaire_id]:
-                answered_multi.add(a.question_key)
-        for question_key in answered_multi:
-            key = (*cell, question_key, ANSWERED_MARKER, *tail)
-            n[key] += 1
-            weight[key] += row.weight
-    if not n:
-        return
-    monthly_n, monthly_weight = _coarser(n, weight, month_of)
-    yearly_n, yearly_weight = _coarser(monthly_n, monthly_weight, lambda d: d.replace(month=1))
-    _upsert_counts(AnswerCount, n, weight)
-    _upsert_counts(MonthlyAnswerCount, monthly_n, monthly_weight)
-    _upsert_counts(YearlyAnswerCount, yearly_n, yearly_weight)
-
-
-def _coarser(cells: Tally, weights: dict[tuple, float], period_of) -> tuple[Tally, dict]:
-    """The same cells summed per coarser period (`period_of` maps a key's period, its second
-    field, to the first day of the period containing it)."""
-    n: Tally = Tally()
-    weight: dict[tuple, float] = defaultdict(float)
-    for key, count in cells.items():
-        coarse = (key[0], period_of(key[1]), *key[2:])
-        n[coarse] += count
-        weight[coarse] += weights[key]
-    return n, weight
-
-
-def _upsert_counts(model, cells: Tally, weights: dict[tuple, float]) -> None:
-    """Add to the cells of `model`'s table, in key order. PostgreSQL: one statement over arrays
-    (unnest), one round trip however many cells; SQLite: one executemany."""
-    columns = [c.name for c in model.__table__.primary_key.columns]
-    keys = sorted(cells)
-    if _dialect() == "postgresql":
-        values = [list(column) for column in zip(*keys, strict=True)]
-        values += [[cells[key] for key in keys], [weights[key] for key in keys]]
-        db.session.execute(
-            _unnest_upsert(model), {f"c{i}": column for i, column in enumerate(values)}
+def _pending_answer_rows(ids: list) -> Subquery:
+    """The pending answers of responses `ids` as SQL rows, one per answer, shaped like
+    counts.stored_answer_rows (plus `text`): the database unpacks the JSON, not Python. The batch
+    is a materialised CTE, so that the planner looks the ids up instead of scanning responses."""
+    responses = Response.__table__.c
+    batch = (
+        select(
+            responses.id.label("response_id"),
+            responses.unit_id,
+            responses.local_day,
+            responses.questionnaire_id,
+            func.coalesce(responses.counter_id, 0).label("counter_key"),
+            responses.channel,
+            responses.entered_by,
+            responses.weight,
+            responses.pending_answers,
         )
-        return
-    db.session.execute(
-        _count_upsert(model),
-        [
-            {**dict(zip(columns, key, strict=True)), "n": cells[key], "weight_sum": weights[key]}
-            for key in keys
-        ],
+        .where(responses.id.in_(ids))
+        .cte("settling")
+        .prefix_with("MATERIALIZED")
     )
+    if _dialect() == "postgresql":
+        elements = func.jsonb_array_elements(cast(batch.c.pending_answers, JSONB)).table_valued(
+            "value", joins_implicitly=True
+        )
+
+        def item(i: int):
+            return elements.c.value.op("->>")(literal_column(str(i)))
+
+        question, value, answer_text = item(0), cast(item(1), Integer), item(2)
+    else:
+        elements = func.json_each(batch.c.pending_answers).table_valued(
+            "value", joins_implicitly=True
+        )
+
+        def item(i: int):
+            return func.json_extract(elements.c.value, f"$[{i}]")
+
+        question, value, answer_text = item(0), item(1), item(2)
+    return select(
+        *(column for column in batch.c if column.name != "pending_answers"),
+        question.label("question_key"),
+        value.label("value"),
+        answer_text.label("text"),
+    ).subquery()
 
 
-_SQL_ARRAY_TYPES = {"INTEGER": "integer[]", "DATE": "date[]", "FLOAT": "double precision[]"}
+_COUNT_TABLES = (
+    (AnswerCount, lambda day: day),
+    (MonthlyAnswerCount, month_start),
+    (YearlyAnswerCount, year_start),
+)
 
 
-def _unnest_upsert(model):
-    """INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO UPDATE, for `model`'s count table."""
-    key = (model.__tablename__, "unnest")
-    if key not in _COUNT_UPSERTS:
+def _add_to_counts(pending: Subquery, multi: list[tuple[int, str]]) -> None:
+    """Add the batch's answers to the daily, monthly and yearly count cells they fall in: one
+    INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE per table, computed by the database."""
+    for model, period in _COUNT_TABLES:
         table = model.__table__
         primary = [c.name for c in table.primary_key.columns]
-        columns = [*primary, "n", "weight_sum"]
-        arrays = ", ".join(
-            f"CAST(:c{i} AS {_SQL_ARRAY_TYPES.get(str(table.c[name].type), 'text[]')})"
-            for i, name in enumerate(columns)
+        statement = upsert_insert(table).from_select(
+            [*primary, "n", "weight_sum"], select_counts(pending, multi, period)
         )
-        _COUNT_UPSERTS[key] = text(
-            f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
-            f"ON CONFLICT ({', '.join(primary)}) DO UPDATE SET "
-            f"n = {table.name}.n + excluded.n, "
-            f"weight_sum = {table.name}.weight_sum + excluded.weight_sum"
+        db.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=primary,
+                set_={
+                    "n": table.c.n + statement.excluded.n,
+                    "weight_sum": table.c.weight_sum + statement.excluded.weight_sum,
+                },
+            )
         )
-    return _COUNT_UPSERTS[key]
 
 
-# One upsert statement per table and database, executed with many rows: compiled once.
-_COUNT_UPSERTS: dict[tuple[str, str], Any] = {}
-
-
-def _count_upsert(model):
-    key = (model.__tablename__, _dialect())
-    if key not in _COUNT_UPSERTS:
-        table = model.__table__
-        statement = upsert_insert(table)
-        _COUNT_UPSERTS[key] = statement.on_conflict_do_update(
-            index_elements=[c.name for c in table.primary_key.columns],
-            set_={
-                "n": table.c.n + statement.excluded.n,
-                "weight_sum": table.c.weight_sum + statement.excluded.weight_sum,
-            },
-        )
-    return _COUNT_UPSERTS[key]
-
-
-def _add_to_moments(batch, answers, definitions: dict[int, Definition]) -> None:
+def _add_to_moments(batch, definitions: dict[int, Definition]) -> None:
     """Each day, month and year cell the batch touches gets the moments of its respondents."""
     by_questionnaire = defaultdict(list)
     for row in batch:
@@ -311,12 +273,10 @@ def _add_to_moments(batch, answers, definitions: dict[int, Definition]) -> None:
         grouping = grouping_of(definition)
         if grouping is None:
             continue
-        matrix = answer_matrix(
-            definition,
-            [
-                {a.question_key: a.value for a in answers[row.id] if a.value is not None}
-                for row in rows
-            ],
-        )
+        respondents = [
+            {key: value for key, value, _ in json.loads(row.pending_answers) if value is not None}
+            for row in rows
+        ]
+        matrix = answer_matrix(definition, respondents)
         additions.update(moments_by_cell(questionnaire_id, grouping, rows, matrix))
     add_to_moments(additions)
