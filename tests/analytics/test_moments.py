@@ -331,6 +331,43 @@ def test_moments_of_a_partition_add_up_to_the_whole(
     )
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    labels=st.lists(st.sampled_from(["a", "b", ("c", 1), 7]), max_size=70),
+    p_missing=st.sampled_from([0.0, 0.2, 0.9]),
+    seed=st.integers(0, 2**32 - 1),
+    chunk=st.sampled_from([1, 3, 2048]),
+)
+def test_moments_of_groups_equal_from_rows_of_each_group(
+    labels: list, p_missing: float, seed: int, chunk: int
+) -> None:
+    """from_groups (one vectorised pass, rows in chunks) gives what from_rows gives per group."""
+    answers = _answers(len(labels), ["random"] * 16, 0.8, p_missing, seed)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("analytics.moments._GROUP_CHUNK_ROWS", chunk)
+        grouped = IndexMoments.from_groups(answers, labels, COUNTER_ITEMS, COUNTER)
+    assert set(grouped) == set(labels)
+    for label, moments in grouped.items():
+        rows = [i for i, other in enumerate(labels) if other == label]
+        assert moments == IndexMoments.from_rows(answers[rows], COUNTER_ITEMS, COUNTER)
+        assert moments.respondents == len(rows)
+    blobs = [grouped[label].to_bytes() for label in grouped]
+    assert IndexMoments.each_from_bytes(blobs, COUNTER_ITEMS, COUNTER) == list(grouped.values())
+
+
+def test_moments_of_groups_check_their_input() -> None:
+    answers = _answers(3, ["random"] * 16, 0.8, 0.1, 1)
+    with pytest.raises(ValueError, match="2 group labels for 3 answer rows"):
+        IndexMoments.from_groups(answers, ["a", "b"], COUNTER_ITEMS, COUNTER)
+    with pytest.raises(ValueError, match=r"only 1\.0, 0\.0 and NaN"):
+        IndexMoments.from_groups(answers * 2, ["a"] * 3, COUNTER_ITEMS, COUNTER)
+    assert IndexMoments.from_groups(answers[:0], [], COUNTER_ITEMS, COUNTER) == {}
+    assert IndexMoments.each_from_bytes([], COUNTER_ITEMS, COUNTER) == []
+    good = IndexMoments.from_rows(answers, COUNTER_ITEMS, COUNTER).to_bytes()
+    with pytest.raises(ValueError, match="wrong size"):
+        IndexMoments.each_from_bytes([good, good[:-8]], COUNTER_ITEMS, COUNTER)
+
+
 def test_one_response_at_a_time_through_the_database() -> None:
     blob = IndexMoments.zero(COUNTER_ITEMS, COUNTER).to_bytes()
     answers = _answers(45, ["random"] * 16, 0.85, 0.1, 3)
