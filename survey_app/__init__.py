@@ -28,7 +28,10 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
     _require_secret_key(app)
     _ensure_sqlite_directory(app.config["SQLALCHEMY_DATABASE_URI"])
 
-    from survey_app import models  # noqa: F401  (registers every table with the metadata)
+    from survey_app import (
+        models,  # noqa: F401  (registers every table with the metadata)
+        write_turns,
+    )
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
@@ -38,6 +41,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
 
     with app.app_context():
         _configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        write_turns.install(db.engine)
 
     from survey_app import cli
     from survey_app.settler import init_settler

@@ -1,0 +1,121 @@
+"""Writers to one SQLite file queue for a file lock (survey_app/write_turns.py) instead of
+polling SQLite's busy handler: a writer that arrives while another holds the lock waits for it,
+however long, and readers never wait."""
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from survey_app import write_turns
+
+BUSY_TIMEOUT_SECONDS = 0.05  # SQLite gives up this soon; the holder keeps the lock far longer
+HOLD_SECONDS = 0.4
+
+
+def _engine(path, *, queued: bool):
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+    if queued:
+        write_turns.install(engine)
+    return engine
+
+
+@pytest.fixture
+def database(tmp_path):
+    path = tmp_path / "turns.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        connection.exec_driver_sql("CREATE TABLE submissions (id INTEGER PRIMARY KEY, who TEXT)")
+    engine.dispose()
+    return path
+
+
+def _hold_the_write_lock(engine, holding: threading.Event, release: threading.Event, log: list):
+    with engine.connect() as connection:
+        connection.execute(text("INSERT INTO submissions (who) VALUES ('first')"))
+        holding.set()
+        release.wait(10)
+        connection.commit()
+        log.append("first committed")
+
+
+def _second_writer(engine, log: list) -> None:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("INSERT INTO submissions (who) VALUES ('second')"))
+            connection.commit()
+            log.append("second committed")
+    except OperationalError as error:
+        log.append(f"second failed: {error.orig}")
+
+
+def _race(path, *, queued: bool) -> list[str]:
+    """Two engines (as two server processes would have): the second writes while the first
+    holds SQLite's write lock for longer than the busy timeout."""
+    first, second = _engine(path, queued=queued), _engine(path, queued=queued)
+    holding, release, log = threading.Event(), threading.Event(), []
+    holder = threading.Thread(target=_hold_the_write_lock, args=(first, holding, release, log))
+    holder.start()
+    assert holding.wait(10)
+    writer = threading.Thread(target=_second_writer, args=(second, log))
+    writer.start()
+    time.sleep(HOLD_SECONDS)  # far past the second writer's busy timeout
+    log.append("first released")
+    release.set()
+    holder.join(10)
+    writer.join(10)
+    first.dispose()
+    second.dispose()
+    return log
+
+
+def test_a_queued_writer_waits_for_its_turn_instead_of_failing(database) -> None:
+    log = _race(database, queued=True)
+    assert log == ["first released", "first committed", "second committed"]
+    with _engine(database, queued=False).connect() as connection:
+        who = connection.execute(text("SELECT who FROM submissions ORDER BY id")).scalars().all()
+    assert who == ["first", "second"]
+
+
+def test_without_the_queue_sqlite_gives_up_after_its_busy_timeout(database) -> None:
+    """The control: the same race without write_turns fails, so the test above can fail."""
+    log = _race(database, queued=False)
+    assert log[0].startswith("second failed: database is locked")
+
+
+def test_readers_do_not_queue(database) -> None:
+    first, second = _engine(database, queued=True), _engine(database, queued=True)
+    holding, release, log = threading.Event(), threading.Event(), []
+    holder = threading.Thread(target=_hold_the_write_lock, args=(first, holding, release, log))
+    holder.start()
+    assert holding.wait(10)
+    try:
+        with second.connect() as connection:  # answers while the first writer holds its turn
+            counted = connection.execute(text("SELECT count(*) FROM submissions")).scalar_one()
+        assert counted == 0 and log == []
+    finally:
+        release.set()
+        holder.join(10)
+    assert log == ["first committed"]
+    first.dispose()
+    second.dispose()
+
+
+def test_a_turn_is_given_back_when_a_rolled_back_connection_returns_to_the_pool(database) -> None:
+    engine = _engine(database, queued=True)
+    with engine.connect() as connection:
+        connection.execute(text("INSERT INTO submissions (who) VALUES ('undone')"))
+        connection.rollback()
+    log: list[str] = []
+    _second_writer(_engine(database, queued=True), log)
+    assert log == ["second committed"]
+    engine.dispose()
+
+
+def test_only_sqlite_files_have_a_lock_file(tmp_path) -> None:
+    assert write_turns.lock_path(str(tmp_path / "survey.db")) == tmp_path / "survey.db.write-lock"
+    assert write_turns.lock_path(":memory:") is None
+    assert write_turns.lock_path("") is None
