@@ -4,11 +4,13 @@ import re
 import shutil
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, update
+from sqlalchemy.exc import IntegrityError
 
 from questionnaires import DEFINITIONS_DIR
 from survey_app.extensions import db
 from survey_app.models import (
+    Answer,
     AnswerCount,
     Counter,
     FormerUnitCode,
@@ -387,3 +389,46 @@ def test_a_tiny_seed_keeps_counts_and_moments_consistent(runner, responses):
     checked = runner.invoke(args=["check-counts"])
 
     assert checked.exit_code == 0, checked.output
+
+
+def _schema_of(*tables: str) -> dict:
+    """Indexes, unique constraints and foreign keys of `tables`, as the database reports them."""
+    inspector = inspect(db.session.connection())
+    return {
+        table: (
+            sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)),
+            sorted(
+                (u["name"], tuple(u["column_names"]))
+                for u in inspector.get_unique_constraints(table)
+            ),
+            sorted(
+                (f["name"], tuple(f["constrained_columns"]), f["referred_table"])
+                for f in inspector.get_foreign_keys(table)
+            ),
+        )
+        for table in tables
+    }
+
+
+@pytest.mark.parametrize("already_there", [0, 5])
+def test_seeding_keeps_every_index_and_constraint(runner, already_there):
+    """Into empty tables (PostgreSQL) seed-demo drops the answers' and responses' indexes and
+    constraints for the load and builds them after it; into tables holding rows it loads plainly.
+    Either way the schema afterwards is the schema before, and the constraints hold."""
+    if already_there:
+        seed(runner, already_there)
+    before = _schema_of("answers", "responses")
+    assert before["answers"][1] and before["answers"][2]  # unique (response, question, value), FK
+
+    seed(runner, 300)
+
+    assert _schema_of("answers", "responses") == before
+    assert count(Response) == 300 + already_there
+    assert runner.invoke(args=["check-counts"]).exit_code == 0
+    answer = db.session.scalars(select(Answer).where(Answer.value.is_not(None)).limit(1)).one()
+    db.session.add(
+        Answer(response_id=answer.response_id, question_key=answer.question_key, value=answer.value)
+    )
+    with pytest.raises(IntegrityError):  # the unique constraint is back, and enforced
+        db.session.flush()
+    db.session.rollback()
