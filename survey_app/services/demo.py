@@ -183,7 +183,9 @@ def seed_demo(
     total_answers = 0
     respondents: list[_Respondent] = []  # sipas-counter responses, in the order of `scored`
     scored: list[np.ndarray] = []  # their answer_matrix rows, chunk by chunk
-    phases = dict.fromkeys(("generate", "insert", "counts", "moments", "statistics"), 0.0)
+    phases = dict.fromkeys(
+        ("generate", "insert", "indexes", "counts", "moments", "statistics"), 0.0
+    )
     clock = time_module.perf_counter()
 
     def lap(phase: str) -> None:
@@ -238,6 +240,7 @@ def seed_demo(
             lap("insert")
             total_answers += len(answer_rows)
             log.info("demo responses inserted %s/%s", start + size, responses)
+    lap("indexes")
     rebuild_answer_counts()
     lap("counts")
     # The moments of what was just generated, from memory (not read back from the database),
