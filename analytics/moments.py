@@ -211,6 +211,7 @@ def _decode(blobs: list[Any], layout: _Layout) -> NDArray[np.int64]:
 
 
 _GROUP_CHUNK_ROWS = 2048  # rows per step of from_groups: ~2048 x layout.size int64 at once
+_LARGE_GROUP_ROWS = 12  # from here on a group's matrix products beat adding up its rows
 
 
 def _checked_answers(
@@ -233,6 +234,34 @@ def _checked_answers(
     if not np.all((data[valid] == 0.0) | (data[valid] == 1.0)):
         raise ValueError("answers must hold only 1.0, 0.0 and NaN")
     return data, _layout(keys, grouping)
+
+
+def _summed_vector(data: NDArray[np.float64], layout: _Layout) -> NDArray[np.int64]:
+    """The packed moments of all rows of ``data`` (checked answers), by matrix products."""
+    valid = ~np.isnan(data)
+    y = (valid & (data == 1.0)).astype(np.float64)
+    v = valid.astype(np.float64)
+    # Sums of 0/1 products are integers below 2**53: exact in float64 matrix products.
+    yy, yv, vv = y.T @ y, y.T @ v, v.T @ v
+    upper = layout.upper
+
+    def answered(columns: tuple[int, ...]) -> int:
+        return int(np.count_nonzero(valid[:, list(columns)].any(axis=1))) if columns else 0
+
+    vector = np.concatenate(
+        [
+            [data.shape[0]],
+            y.sum(axis=0),
+            v.sum(axis=0),
+            yy[upper],
+            yv.ravel(),
+            vv[upper],
+            [answered(c) for c in layout.factor_columns],
+            [answered(c) for c in layout.content_columns],
+            [answered(layout.index_columns)],
+        ]
+    )
+    return np.rint(vector).astype(np.int64)
 
 
 def _respondent_vectors(data: NDArray[np.float64], layout: _Layout) -> NDArray[np.int64]:
@@ -321,30 +350,7 @@ class IndexMoments:
         matching the columns, or a grouping naming an item without a column.
         """
         data, layout = _checked_answers(answers, item_keys, grouping)
-        valid = ~np.isnan(data)
-        y = (valid & (data == 1.0)).astype(np.float64)
-        v = valid.astype(np.float64)
-        # Sums of 0/1 products are integers below 2**53: exact in float64 matrix products.
-        yy, yv, vv = y.T @ y, y.T @ v, v.T @ v
-        upper = layout.upper
-
-        def answered(columns: tuple[int, ...]) -> int:
-            return int(np.count_nonzero(valid[:, list(columns)].any(axis=1))) if columns else 0
-
-        vector = np.concatenate(
-            [
-                [data.shape[0]],
-                y.sum(axis=0),
-                v.sum(axis=0),
-                yy[upper],
-                yv.ravel(),
-                vv[upper],
-                [answered(c) for c in layout.factor_columns],
-                [answered(c) for c in layout.content_columns],
-                [answered(layout.index_columns)],
-            ]
-        )
-        return cls(layout, grouping, np.rint(vector).astype(np.int64))
+        return cls(layout, grouping, _summed_vector(data, layout))
 
     @classmethod
     def from_groups(
@@ -371,8 +377,15 @@ class IndexMoments:
         )
         totals = np.zeros((len(numbering), layout.size), dtype=np.int64)
         order = np.argsort(labels, kind="stable")
-        for start in range(0, len(order), _GROUP_CHUNK_ROWS):
-            rows = order[start : start + _GROUP_CHUNK_ROWS]
+        sizes = np.bincount(labels, minlength=len(numbering))
+        bounds = np.concatenate([[0], np.cumsum(sizes)])  # each group's slice of `order`
+        # A large group is summed with matrix products (from_rows); the rest, row by row.
+        for group in np.flatnonzero(sizes >= _LARGE_GROUP_ROWS):
+            rows = order[bounds[group] : bounds[group + 1]]
+            totals[group] = _summed_vector(data[rows], layout)
+        small = order[sizes[labels[order]] < _LARGE_GROUP_ROWS]
+        for start in range(0, len(small), _GROUP_CHUNK_ROWS):
+            rows = small[start : start + _GROUP_CHUNK_ROWS]
             chunk_labels = labels[rows]
             firsts = np.flatnonzero(np.r_[True, chunk_labels[1:] != chunk_labels[:-1]])
             per_row = _respondent_vectors(data[rows], layout)

@@ -264,9 +264,10 @@ def indexes_built_after_the_load(*tables: Table) -> Iterator[None]:
     """Bulk-load into `tables` without maintaining their secondary indexes, foreign keys and
     unique constraints row by row, when every one of them is empty: they are dropped first and
     built once at the end, a sorted build instead of millions of random B-tree inserts (and a
-    foreign-key lookup per answer). Same transaction: an error rolls the drops back too. Only on
-    PostgreSQL, whose DDL is transactional and can add constraints to a filled table; elsewhere,
-    and into tables that hold rows, a plain load."""
+    foreign-key lookup per answer). Same transaction: an error rolls the drops back too, and the
+    tables stay locked until the commit (a seed is a setup step). Only on PostgreSQL, whose DDL is
+    transactional and can add constraints to a filled table; elsewhere, and into tables that hold
+    rows, a plain load."""
     connection = db.session.connection()
     empty = all(
         db.session.execute(select(literal(1)).select_from(table).limit(1)).first() is None

@@ -331,20 +331,23 @@ def test_moments_of_a_partition_add_up_to_the_whole(
     )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     labels=st.lists(st.sampled_from(["a", "b", ("c", 1), 7]), max_size=70),
     p_missing=st.sampled_from([0.0, 0.2, 0.9]),
     seed=st.integers(0, 2**32 - 1),
     chunk=st.sampled_from([1, 3, 2048]),
+    large=st.sampled_from([1, 5, 12, 10**9]),
 )
 def test_moments_of_groups_equal_from_rows_of_each_group(
-    labels: list, p_missing: float, seed: int, chunk: int
+    labels: list, p_missing: float, seed: int, chunk: int, large: int
 ) -> None:
-    """from_groups (one vectorised pass, rows in chunks) gives what from_rows gives per group."""
+    """from_groups (large groups by matrix products, the others row by row in chunks) gives what
+    from_rows gives per group."""
     answers = _answers(len(labels), ["random"] * 16, 0.8, p_missing, seed)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("analytics.moments._GROUP_CHUNK_ROWS", chunk)
+        patch.setattr("analytics.moments._LARGE_GROUP_ROWS", large)
         grouped = IndexMoments.from_groups(answers, labels, COUNTER_ITEMS, COUNTER)
     assert set(grouped) == set(labels)
     for label, moments in grouped.items():
