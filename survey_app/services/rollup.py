@@ -3,8 +3,9 @@ answer counts and index moments, a batch at a time, off the request path.
 
 Why: a submission writes one row (`responses`, its answers in `pending_answers`), so a burst of
 kiosks costs one INSERT each instead of ~40 statements. Settling a batch is one transaction:
-claim the responses (clear `pending_answers`), insert their answer rows, add them to the counts
-and the moments. A response is therefore counted exactly once, and `flask check-counts` still
+insert its answer rows and add them to the counts (both in SQL, straight from the JSON), add the
+batch's moments, and claim the responses (clear `pending_answers`). A response is therefore
+counted exactly once, and `flask check-counts` still
 proves counts and moments equal to the answer rows. Whoever reads figures or answers settles
 what is pending first (`settle_pending`), so nothing acknowledged is missing from a page; a
 background thread per process keeps the backlog short (survey_app/settler.py).
