@@ -364,8 +364,9 @@ class IndexMoments:
         (one hashable label per row), in one vectorised pass.
 
         For many small groups (a batch of responses falls into hundreds of cells), where one
-        ``from_rows`` per group would spend its time on per-call overhead. Rows are taken in
-        chunks, so memory stays bounded however many rows there are. Same checks and
+        ``from_rows`` per group would spend its time on per-call overhead: small groups are
+        added up row by row, in chunks (memory stays bounded however many rows there are), and
+        groups of 12 rows or more with ``from_rows``'s matrix products. Same checks and
         ``ValueError`` as ``from_rows``; also when ``groups`` has not one label per row.
         """
         data, layout = _checked_answers(answers, item_keys, grouping)
