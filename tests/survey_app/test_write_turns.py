@@ -42,9 +42,11 @@ def _hold_the_write_lock(engine, holding: threading.Event, release: threading.Ev
         log.append("first committed")
 
 
-def _second_writer(engine, log: list) -> None:
+def _second_writer(engine, log: list, attempting: threading.Event | None = None) -> None:
     try:
         with engine.connect() as connection:
+            if attempting is not None:
+                attempting.set()
             connection.execute(text("INSERT INTO submissions (who) VALUES ('second')"))
             connection.commit()
             log.append("second committed")
@@ -60,8 +62,10 @@ def _race(path, *, queued: bool) -> list[str]:
     holder = threading.Thread(target=_hold_the_write_lock, args=(first, holding, release, log))
     holder.start()
     assert holding.wait(10)
-    writer = threading.Thread(target=_second_writer, args=(second, log))
+    attempting = threading.Event()
+    writer = threading.Thread(target=_second_writer, args=(second, log, attempting))
     writer.start()
+    assert attempting.wait(10)
     time.sleep(HOLD_SECONDS)  # far past the second writer's busy timeout
     log.append("first released")
     release.set()
