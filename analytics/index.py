@@ -74,6 +74,25 @@ def _keys(values: object, what: str) -> tuple[str, ...]:
     return keys
 
 
+def _answer_matrix(answers: object, item_keys: object) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``answers`` as a respondents x items float array of 1.0, 0.0 and NaN, and the keys naming
+    its columns; ``ValueError`` otherwise. What compose_index and IndexMoments both accept."""
+    try:
+        data = np.asarray(answers, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("answers must be a 2-D array of 1.0, 0.0 and NaN") from exc
+    if data.ndim != 2:
+        raise ValueError(f"answers must be 2-D (respondents x items), got shape {data.shape}")
+    columns = data.shape[1]
+    keys = _keys(list(item_keys), "item_keys") if columns else ()
+    if len(keys) != columns:
+        raise ValueError(f"{len(keys)} item keys for {columns} answer columns (mismatched)")
+    valid = ~np.isnan(data)
+    if not np.all((data[valid] == 0.0) | (data[valid] == 1.0)):
+        raise ValueError("answers must hold only 1.0, 0.0 and NaN")
+    return data, keys
+
+
 @dataclass(frozen=True)
 class IndexGrouping:
     """How a questionnaire groups its items, built from plain dicts.
@@ -265,22 +284,12 @@ def compose_index(
     goal = None if target is None else check_share(target, "target")
     minimum = check_count(min_n, "min_n")
     settle_levels = settle_levels_of(settle)
-    try:
-        data = np.asarray(answers, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError("answers must be a 2-D array of 1.0, 0.0 and NaN") from exc
-    if data.ndim != 2:
-        raise ValueError(f"answers must be 2-D (respondents x items), got shape {data.shape}")
-    respondents, columns = data.shape
-    keys = _keys(list(item_keys), "item_keys") if columns else ()
-    if len(keys) != columns:
-        raise ValueError(f"{len(keys)} item keys for {columns} answer columns (mismatched)")
+    data, keys = _answer_matrix(answers, item_keys)
+    respondents = data.shape[0]
+    valid = ~np.isnan(data)
     absent = [item for item in grouping.items if item not in keys]
     if absent:
         raise ValueError(f"answers have no column for items {absent}")
-    valid = ~np.isnan(data)
-    if not np.all((data[valid] == 0.0) | (data[valid] == 1.0)):
-        raise ValueError("answers must hold only 1.0, 0.0 and NaN")
     w = as_weights(weights, respondents)
     if respondents < 2:
         # One respondent has no design-based variance (R: a lonely PSU). Its figures are still

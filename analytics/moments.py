@@ -55,6 +55,7 @@ from analytics.index import (
     IndexFigure,
     IndexGrouping,
     IndexReport,
+    _answer_matrix,
     _keys,
     assemble_report,
     build_figure,
@@ -219,20 +220,9 @@ def _checked_answers(
 ) -> tuple[NDArray[np.float64], _Layout]:
     """``answers`` as a float array of 1.0, 0.0 and NaN with one column per item, and its layout
     (``ValueError`` otherwise)."""
-    try:
-        data = np.asarray(answers, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError("answers must be a 2-D array of 1.0, 0.0 and NaN") from exc
-    if data.ndim != 2:
-        raise ValueError(f"answers must be 2-D (respondents x items), got shape {data.shape}")
     if isinstance(item_keys, str) or not isinstance(item_keys, Sequence):
         raise ValueError(f"item_keys must be a non-empty list of keys, got {item_keys!r}")
-    keys = _keys(list(item_keys), "item_keys")
-    if len(keys) != data.shape[1]:
-        raise ValueError(f"{len(keys)} item keys for {data.shape[1]} answer columns (mismatched)")
-    valid = ~np.isnan(data)
-    if not np.all((data[valid] == 0.0) | (data[valid] == 1.0)):
-        raise ValueError("answers must hold only 1.0, 0.0 and NaN")
+    data, keys = _answer_matrix(answers, item_keys)
     return data, _layout(keys, grouping)
 
 

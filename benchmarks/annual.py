@@ -166,7 +166,10 @@ def benchmark(database: Database, options) -> list[Row]:
         naive = None
         rows = [
             _not_run(
-                backend, label, "pandas baseline", f"needs ~{3.3 * size / 1e6:,.0f} GB of memory"
+                backend,
+                label,
+                "pandas baseline",
+                f"at this size it needs ~{3.3 * size / 1e6:,.0f} GB of memory",
             )
         ]
     else:
@@ -200,7 +203,9 @@ def benchmark(database: Database, options) -> list[Row]:
     )
     small = size < 10_000_000
     if importlib.util.find_spec("survey_app.services.reporting") is None:
-        rows.append(_missing(backend, label, "Bảng 1–3 for the year", "services/reporting.py"))
+        rows.append(
+            _not_run(backend, label, "Bảng 1–3 for the year", "services/reporting.py is missing")
+        )
     else:
         report = _runs("report", database.url, max(options.baseline_reps, 5))
         limit = 0.5 if small else 1.0
@@ -224,9 +229,13 @@ def benchmark(database: Database, options) -> list[Row]:
             )
         )
     if importlib.util.find_spec("survey_app.services.exports") is None:
-        rows.append(_missing(backend, label, "raw export, streamed", "services/exports.py"))
+        rows.append(
+            _not_run(backend, label, "raw export, streamed", "services/exports.py is missing")
+        )
     elif size > EXPORT_MAX_SIZE:  # its goal is at 1,000,000; ~3 min per million here
-        rows.append(_not_run(backend, label, "raw export", "its goal is set at 1,000,000"))
+        rows.append(
+            _not_run(backend, label, "raw export", "at this size (its goal is set at 1,000,000)")
+        )
     else:
         export = _runs("export", database.url, 1)
         rows.append(
@@ -249,11 +258,7 @@ def benchmark(database: Database, options) -> list[Row]:
 
 
 def _not_run(backend: str, label: str, what: str, why: str) -> Row:
-    return Row("annual", backend, label, what, None, "", note=f"not run at this size: {why}")
-
-
-def _missing(backend: str, label: str, what: str, module: str) -> Row:
-    return Row("annual", backend, label, what, None, "", note=f"not measured: {module} is missing")
+    return Row("annual", backend, label, what, None, "", note=f"not measured: {why}")
 
 
 if __name__ == "__main__":  # the child process: python -m benchmarks.annual TASK URL

@@ -114,7 +114,9 @@ def test_a_turn_is_given_back_when_a_rolled_back_connection_returns_to_the_pool(
         connection.execute(text("INSERT INTO submissions (who) VALUES ('undone')"))
         connection.rollback()
     log: list[str] = []
-    _second_writer(_engine(database, queued=True), log)
+    writer = threading.Thread(target=_second_writer, args=(_engine(database, queued=True), log))
+    writer.start()
+    writer.join(10)  # a turn never given back would keep it waiting for ever
     assert log == ["second committed"]
     engine.dispose()
 
