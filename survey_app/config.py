@@ -20,10 +20,15 @@ class Config:
     SQLITE_BUSY_TIMEOUT_MS = 10_000
 
     # A submission stores one row; its answers are settled into answer rows, counts and moments
-    # by readers and by a background thread in each server process, every this many seconds
-    # (0: only readers settle), this many responses per transaction (a short write lock).
+    # by a background thread in each server process, which looks every SETTLE_INTERVAL_SECONDS
+    # (0: no thread; readers settle) and settles SETTLE_BATCH_SIZE responses per transaction (a
+    # short write lock) once no response has arrived for SETTLE_QUIET_SECONDS (a burst of
+    # kiosks goes first) or the oldest pending one has waited SETTLE_MAX_DELAY_SECONDS. Live
+    # figures are at most that far behind, and say so (survey_app/settler.py).
     SETTLE_INTERVAL_SECONDS = float(os.environ.get("SETTLE_INTERVAL_SECONDS", "0.25"))
     SETTLE_BATCH_SIZE = 50
+    SETTLE_QUIET_SECONDS = float(os.environ.get("SETTLE_QUIET_SECONDS", "1"))
+    SETTLE_MAX_DELAY_SECONDS = float(os.environ.get("SETTLE_MAX_DELAY_SECONDS", "30"))
     # Seconds another process's change to a unit, counter or questionnaire may take to reach
     # this process's submissions (services/catalogue.py); changes made here apply at once.
     CATALOGUE_CACHE_SECONDS = 5.0

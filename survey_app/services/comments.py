@@ -10,7 +10,7 @@ from survey_app.extensions import db
 from survey_app.models import Answer, Counter, HiddenComment, Response, StaffAccount, Unit
 from survey_app.services.access import Access
 from survey_app.services.periods import Period
-from survey_app.services.rollup import settle_pending
+from survey_app.services.rollup import settle_if_short
 from survey_app.timeutil import utcnow
 
 
@@ -36,8 +36,9 @@ def list_comments(
     limit: int = 50,
     locale: str = "vi",
 ) -> list[Comment]:
-    """Comments on responses of the given units in `period`, newest first."""
-    settle_pending()
+    """Comments on responses of the given units in `period`, newest first (for the live dashboard:
+    as of the last settling pass, like its figures)."""
+    settle_if_short()
     query = (
         select(
             Answer.id,

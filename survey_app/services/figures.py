@@ -30,7 +30,7 @@ from survey_app.models import (
 )
 from survey_app.services.periods import Period, whole_years
 from survey_app.services.questionnaires import definition_of, get_current_questionnaire, grouping_of
-from survey_app.services.rollup import settle_pending
+from survey_app.services.rollup import Backlog, settle_if_short, settle_pending
 from survey_app.services.targets import ApplicableTarget, resolve_targets
 
 CHANNEL_GROUPS = {
@@ -299,10 +299,26 @@ def _sum_counts(parts: Iterable[dict[str, dict[int, int]]]) -> dict[str, dict[in
 
 
 class FigureBuilder:
-    """Figures for a set of units (each rolled up over its subtree) and their counters."""
+    """Figures for a set of units (each rolled up over its subtree) and their counters.
 
-    def __init__(self, units: Sequence[Unit], filters: Filters, *, with_previous: bool = True):
-        settle_pending()  # every acknowledged response counts (commits; see services/rollup.py)
+    `live` (dashboard pages, the figures API): figures as of the last settling pass, settling
+    only a short backlog; `unsettled` says what is still being added. Otherwise (annual
+    reports) every acknowledged response is settled first and `unsettled` is empty."""
+
+    def __init__(
+        self,
+        units: Sequence[Unit],
+        filters: Filters,
+        *,
+        with_previous: bool = True,
+        live: bool = False,
+    ):
+        # Either commits the session (see services/rollup.py).
+        if live:
+            self.unsettled = settle_if_short()
+        else:
+            settle_pending()
+            self.unsettled = Backlog(0)
         self._paths: dict[int, str] | None = None
         self.filters = filters
         self.units = list(units)
@@ -513,7 +529,7 @@ def monthly_trend(
     three queries: monthly index moments (or daily answer counts) summed per month."""
     from survey_app.services.periods import _add_months, period_of
 
-    settle_pending()
+    settle_if_short()  # a live page (the dashboard's trend chart)
     first = _add_months(period_of("month", filters.period.end).start, -(months - 1))
     starts = [_add_months(first, i) for i in range(months)]
     definition, questionnaire_ids = _questionnaire_versions(filters.questionnaire_key)

@@ -6,9 +6,14 @@ kiosks costs one INSERT each instead of ~40 statements. Settling a batch is one 
 insert its answer rows and add them to the counts (both in SQL, straight from the JSON), add the
 batch's moments, and claim the responses (clear `pending_answers`). A response is therefore
 counted exactly once, and `flask check-counts` still
-proves counts and moments equal to the answer rows. Whoever reads figures or answers settles
-what is pending first (`settle_pending`), so nothing acknowledged is missing from a page; a
-background thread per process keeps the backlog short (survey_app/settler.py).
+proves counts and moments equal to the answer rows.
+
+Who settles when: a background thread per process (survey_app/settler.py) lets a burst of
+submissions through first and settles in the quiet after it, or once the oldest pending response
+has waited SETTLE_MAX_DELAY_SECONDS. Annual reports, exports and `check-counts` settle everything
+first (`settle_pending`): they hold every acknowledged response. Live pages settle only a short
+backlog (`settle_if_short`) and otherwise say how many responses are still being added, so that
+a dashboard stays fast while kiosks are busy.
 
 Settlers take turns (a PostgreSQL advisory lock; SQLite's single write lock, taken before the
 batch is read): no response is claimed twice, and counts and moments have one writer at a time.
@@ -17,6 +22,8 @@ batch is read): no response is claimed twice, and counts and moments have one wr
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, Subquery, cast, func, insert, literal_column, select, update
@@ -48,9 +55,14 @@ from survey_app.services.moments import (
 )
 from survey_app.services.questionnaires import definition_of, grouping_of
 from survey_app.services.sql import upsert_insert
+from survey_app.timeutil import as_utc
 
 # Responses settled per transaction by readers; the background settler uses SETTLE_BATCH_SIZE.
 READER_BATCH_SIZE = 1000
+# A live page settles the backlog itself only when it is at most this long (about 0.2 s of work).
+LIVE_READER_SETTLE_LIMIT = 200
+# Backlogs are counted up to this many: beyond it a page says "more than …".
+BACKLOG_COUNT_CAP = 100_000
 
 
 def encode_answers(rows: Sequence[CleanAnswer]) -> str:
@@ -67,6 +79,54 @@ def pending_count() -> int:
     return db.session.scalar(
         select(func.count()).select_from(Response).where(Response.pending_answers.is_not(None))
     )
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Responses stored but not yet settled: how many (counted up to BACKLOG_COUNT_CAP), and when
+    the oldest and newest of them were received (None when there are none)."""
+
+    count: int
+    oldest: datetime | None = None
+    newest: datetime | None = None
+
+
+def pending_backlog() -> Backlog:
+    """The backlog, in one query: the partial index on pending responses answers all three."""
+    pending = Response.pending_answers.is_not(None)
+    capped = select(Response.id).where(pending).limit(BACKLOG_COUNT_CAP).subquery()
+    row = db.session.execute(
+        select(
+            select(func.count()).select_from(capped).scalar_subquery(),
+            select(Response.received_at)
+            .where(pending)
+            .order_by(Response.received_at)
+            .limit(1)
+            .scalar_subquery(),
+            select(Response.received_at)
+            .where(pending)
+            .order_by(Response.received_at.desc())
+            .limit(1)
+            .scalar_subquery(),
+        )
+    ).one()
+    count, oldest, newest = row
+    return Backlog(count, as_utc(oldest) if oldest else None, as_utc(newest) if newest else None)
+
+
+def settle_if_short(limit: int | None = None) -> Backlog:
+    """For live pages: settle the backlog when it is at most `limit` (LIVE_READER_SETTLE_LIMIT)
+    responses and no other settler is busy (PostgreSQL; SQLite queues briefly for its write
+    lock), and return what is still pending, which the page shows. A longer backlog is left to
+    the background settlers, so that a page never does seconds of settling while kiosks are busy.
+    Commits the session."""
+    limit = LIVE_READER_SETTLE_LIMIT if limit is None else limit
+    backlog = pending_backlog()
+    if backlog.count == 0 or backlog.count > limit:
+        return backlog
+    settled = settle_batch(limit, wait=False)
+    db.session.commit()
+    return pending_backlog() if settled else backlog
 
 
 def settle_pending(

@@ -29,8 +29,10 @@ def register_blueprints(app: Flask) -> None:
         qr,
         qr_admin,
     )
+    from survey_app.web.helpers import local_time
 
     app.jinja_env.globals["current_access"] = auth.current_access
+    app.jinja_env.globals["local_time"] = local_time
     app.register_blueprint(public.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

@@ -95,7 +95,8 @@ def figures():
         abort(400, description="; ".join(query.problems))
     root = unit_from_query(access)
     units = [u for u in list_units_in_scope(access) if u.path.startswith(root.path)]
-    rows = FigureBuilder(units, query.filters).for_units()
+    builder = FigureBuilder(units, query.filters, live=True)
+    rows = builder.for_units()
     period = query.filters.period
     return {
         "unit": root.code,
@@ -110,6 +111,13 @@ def figures():
         "confidence": query.filters.confidence,
         "min_n": query.filters.min_n,
         "interval_method": "wilson for shares; respondent-clustered logit for indices",
+        # Responses acknowledged but not yet in these figures (settled in the background).
+        "pending": {
+            "responses": builder.unsettled.count,
+            "received_since": builder.unsettled.oldest.isoformat()
+            if builder.unsettled.oldest
+            else None,
+        },
         "units": [unit_json(row) for row in rows],
         "alerts": [
             row.unit.code

@@ -86,11 +86,12 @@ def overview_figures(root, query, sort: str):
     """The root and every unit below it in scope, each rolled up over its subtree."""
     access = current_access()
     units = [u for u in list_units_in_scope(access) if u.path.startswith(root.path)]
-    rows = FigureBuilder(units, query.filters).for_units()
+    builder = FigureBuilder(units, query.filters, live=True)
+    rows = builder.for_units()
     if SORT_KEYS.get(sort):
         rows = sorted(rows, key=SORT_KEYS[sort])
     alerts = [row for row in rows if row.below_target or (row.change and row.change.high < 0)]
-    return rows, alerts
+    return rows, alerts, builder.unsettled
 
 
 @bp.get("/")
@@ -110,8 +111,10 @@ def index():
             abort(404)
         root = get_unit_in_scope(access, int(request.args["unit"]))
     sort = request.args.get("sort", "tree")
-    rows, alerts = overview_figures(root, query, sort)
-    context = _common_context(query, roots=roots, root=root, rows=rows, alerts=alerts, sort=sort)
+    rows, alerts, unsettled = overview_figures(root, query, sort)
+    context = _common_context(
+        query, roots=roots, root=root, rows=rows, alerts=alerts, sort=sort, unsettled=unsettled
+    )
     if request.args.get("partial") == "1":
         return render_template("dashboard/_overview.html", **context)
     return render_template("dashboard/index.html", **context)
@@ -125,7 +128,7 @@ def unit(unit_id: int):
     access = current_access()
     unit = get_unit_in_scope(access, unit_id)
     children = [u for u in unit.children if access.covers(u)]
-    builder = FigureBuilder([unit, *children], query.filters)
+    builder = FigureBuilder([unit, *children], query.filters, live=True)
     figures = builder.for_unit(unit, details=True)
     child_rows = [builder.for_unit(child) for child in children]
     counter_rows = [builder.for_counter(unit, counter, details=False) for counter in unit.counters]
@@ -137,6 +140,7 @@ def unit(unit_id: int):
         counter_rows=counter_rows,
         definition=builder.definition,
         may_manage=access.covers(unit, manage=True),
+        unsettled=builder.unsettled,
     )
     if request.args.get("partial") == "1":
         return render_template("dashboard/_unit_figures.html", **context)
@@ -158,7 +162,7 @@ def counter(counter_id: int):
     query = parse_dashboard_query(request.args)
     access = current_access()
     counter = get_counter_in_scope(access, counter_id)
-    builder = FigureBuilder([counter.unit], query.filters)
+    builder = FigureBuilder([counter.unit], query.filters, live=True)
     figures = builder.for_counter(counter.unit, counter)
     context = _common_context(
         query,
@@ -169,6 +173,7 @@ def counter(counter_id: int):
         counter_rows=[],
         definition=builder.definition,
         may_manage=access.covers(counter.unit, manage=True),
+        unsettled=builder.unsettled,
     )
     if request.args.get("partial") == "1":
         return render_template("dashboard/_unit_figures.html", **context)
