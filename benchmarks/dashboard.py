@@ -78,12 +78,12 @@ def _figures(app):
                 select(Unit).where(Unit.path.startswith(top.path)).order_by(Unit.path)
             )
         )
-        return FigureBuilder(units, filters(kind)).for_units()
+        return FigureBuilder(units, filters(kind), live=True).for_units()
 
     def drill_down(code: str | None, kind: str):
         unit = root() if code is None else db.session.scalar(select(Unit).where(Unit.code == code))
         f = filters(kind)
-        builder = FigureBuilder([unit, *unit.children], f)
+        builder = FigureBuilder([unit, *unit.children], f, live=True)
         figures = builder.for_unit(unit, details=True)
         children = [builder.for_unit(child) for child in unit.children]
         counters = [builder.for_counter(unit, c, details=False) for c in unit.counters]

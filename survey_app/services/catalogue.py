@@ -82,15 +82,22 @@ class Catalogue:
         return self._cached(("unit", code), load)
 
     def counter(self, unit_id: int, code: str) -> CounterEntry | None:
-        def load():
-            row = db.session.execute(
-                select(Counter.id, Counter.code, Counter.active).where(
-                    Counter.unit_id == unit_id, Counter.code == code
-                )
-            ).first()
-            return row and CounterEntry(row.id, row.code, row.active)
+        """Counter `code` of unit `unit_id`. A unit's counters are loaded together: one query per
+        unit every `seconds`, not one per counter. A code not among them is looked up again (a
+        counter added since is found at once; misses are never cached, as for the others)."""
 
-        return self._cached(("counter", unit_id, code), load)
+        def load():
+            rows = db.session.execute(
+                select(Counter.id, Counter.code, Counter.active).where(Counter.unit_id == unit_id)
+            )
+            return {row.code: CounterEntry(row.id, row.code, row.active) for row in rows}
+
+        key = ("counters", unit_id)
+        found = self._cached(key, load).get(code)
+        if found is None:
+            self._entries.pop(key, None)
+            found = self._cached(key, load).get(code)
+        return found
 
     def questionnaire(self, key: str, version: int | None) -> QuestionnaireEntry | None:
         """Version `version` of `key` (None: the newest)."""

@@ -1,10 +1,13 @@
 """Strict JSON request bodies: clear 4xx errors for anything that is not one plain JSON object."""
 
 import json
+import re
 from typing import Any
 
 from flask import current_app, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class _DuplicateKey(ValueError):
@@ -55,10 +58,12 @@ def read_json_object() -> dict[str, Any]:
         raise BadRequest(f"the body is not valid JSON: {error}") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object { … }")
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadRequest(
-            "the JSON contains a lone surrogate (\\ud800…), which is not text"
-        ) from None
+    # Valid UTF-8 holds no surrogates: only a \uD800–\uDFFF escape can bring one in (then check).
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(
+                "the JSON contains a lone surrogate (\\ud800…), which is not text"
+            ) from None
     return data

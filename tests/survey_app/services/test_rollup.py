@@ -8,12 +8,12 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import create_engine, func, insert, select, update
 
 from survey_app import create_app
 from survey_app.errors import ValidationError
 from survey_app.extensions import db
-from survey_app.models import Answer, AnswerCount, IndexMoment, Response, Unit
+from survey_app.models import Answer, AnswerCount, Counter, IndexMoment, Response, Unit
 from survey_app.services.counts import compare_answer_counts
 from survey_app.services.figures import FigureBuilder, Filters
 from survey_app.services.moments import compare_index_moments
@@ -206,6 +206,22 @@ def test_another_process_s_change_applies_within_the_cache_time(app, tree, clien
     time.sleep(0.4)
     refused = client.post("/api/v1/responses", json=quick_payload(unit="P-W1"))
     assert refused.status_code == 422
+
+
+def test_a_counter_another_process_adds_is_accepted_at_once(app, tree, client, database_url):
+    """A unit's counters are cached together; a code not among them is looked up again."""
+    assert client.post("/api/v1/responses", json=quick_payload(counter="Q1")).status_code == 201
+    other_process = create_engine(database_url)
+    with other_process.begin() as connection:
+        connection.execute(
+            insert(Counter.__table__).values(
+                unit_id=tree.ward.id, code="Q3", name_vi="Quầy 3", name_en="Counter 3", active=True
+            )
+        )
+    other_process.dispose()
+
+    assert client.post("/api/v1/responses", json=quick_payload(counter="Q3")).status_code == 201
+    assert client.post("/api/v1/responses", json=quick_payload(counter="Q9")).status_code == 422
 
 
 def test_the_settle_command_settles_what_is_pending(app, tree, runner):
