@@ -8,7 +8,7 @@ Baseline in the same run: the same year's counts by a GROUP BY over the raw answ
 import time
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -145,11 +145,18 @@ def _http(base: str, key: str, reps: int) -> list[float]:
     return times
 
 
+def _age(moment: datetime | None) -> str:
+    if moment is None:
+        return "–"
+    return f"{(datetime.now(UTC) - moment).total_seconds():.0f} s"
+
+
 def benchmark(database: Database, options, log_dir) -> list[Row]:
     from survey_app.extensions import db
     from survey_app.models import Response, Unit
     from survey_app.services.api_keys import create_api_key
     from survey_app.services.demo import DEMO_ROOT_CODE
+    from survey_app.services.rollup import pending_backlog
 
     rows: list[Row] = []
     size = database.size
@@ -192,7 +199,9 @@ def benchmark(database: Database, options, log_dir) -> list[Row]:
         ) as base:
             add("HTTP /api/v1/figures overview, year", _http(base, key, options.reps))
             with Kiosks(base, version, targets, rate=options.kiosk_rate) as kiosks:
-                time.sleep(1)
+                # Long enough for the steady state: the oldest pending response has waited
+                # SETTLE_MAX_DELAY_SECONDS, so the settlers work beside the kiosks and readers.
+                time.sleep(options.kiosk_warmup)
                 loaded = " [kiosks submitting]"
                 for name in ("overview, year", "drill-down commune, month"):
                     add(name, _time(figures[name], options.reps), loaded=loaded)
@@ -201,6 +210,8 @@ def benchmark(database: Database, options, log_dir) -> list[Row]:
                     _http(base, key, options.reps),
                     loaded=loaded,
                 )
+                backlog = pending_backlog()
+                db.session.rollback()
             rows.append(
                 Row(
                     "dashboard",
@@ -213,7 +224,9 @@ def benchmark(database: Database, options, log_dir) -> list[Row]:
                     None,
                     "0 errors",
                     kiosks.errors == 0,
-                    note=f"{kiosks.ok:,} stored, {kiosks.errors} errors",
+                    note=f"{kiosks.ok:,} stored, {kiosks.errors} errors; measured after "
+                    f"{options.kiosk_warmup:g} s of it; pending at the end {backlog.count:,}, the "
+                    f"oldest {_age(backlog.oldest)} old",
                 )
             )
         rows.append(

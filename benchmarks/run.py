@@ -52,6 +52,13 @@ def parse_args(argv=None):
     parser.add_argument(
         "--kiosk-rate", type=float, default=50, help="responses/s submitted during 'under load'"
     )
+    parser.add_argument(
+        "--kiosk-warmup",
+        type=float,
+        default=35,
+        help="seconds of kiosk load before 'under load' is measured (past SETTLE_MAX_DELAY_SECONDS, "
+        "so that the settlers are at work too)",
+    )
     parser.add_argument("--fresh", action="store_true", help="re-seed the cached databases")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     return parser.parse_args(argv)

@@ -122,13 +122,15 @@ def test_settling_one_response_inside_a_transaction(app, tree):
 
 
 def run_settlers(database_url: str, count: int, batch_size: int) -> list[int]:
-    """`count` settlers at once, each with its own app, session and connection."""
+    """`count` settlers at once, each with its own app, session and connection. The apps are
+    built here, one after another: building them in threads at once can trip a CPython 3.11.7 bug
+    in `ast` (SystemError: AST constructor recursion depth mismatch, gh-106905)."""
     results: list[int] = []
     errors: list[BaseException] = []
-    start = threading.Barrier(count)
+    start = threading.Barrier(count, timeout=60)
+    apps = [create_app(make_config(database_url)) for _ in range(count)]
 
-    def settle() -> None:
-        app = create_app(make_config(database_url))
+    def settle(app) -> None:
         with app.app_context():
             try:
                 start.wait()
@@ -139,7 +141,7 @@ def run_settlers(database_url: str, count: int, batch_size: int) -> list[int]:
                 db.session.remove()
                 db.engine.dispose()
 
-    threads = [threading.Thread(target=settle) for _ in range(count)]
+    threads = [threading.Thread(target=settle, args=(app,)) for app in apps]
     for thread in threads:
         thread.start()
     for thread in threads:
