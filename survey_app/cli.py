@@ -161,12 +161,12 @@ def settle_command(follow: bool) -> None:
     from flask import current_app
 
     from survey_app.services.rollup import settle_pending
-    from survey_app.settler import Settler
+    from survey_app.settler import Settler, settle_batch_size
 
     if follow:
         Settler(current_app._get_current_object(), interval=0.25).run()
         return
-    settled = settle_pending(current_app.config["SETTLE_BATCH_SIZE"])
+    settled = settle_pending(settle_batch_size(current_app))
     click.echo(f"settled {settled:,} responses")
 
 

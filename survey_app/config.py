@@ -21,12 +21,15 @@ class Config:
 
     # A submission stores one row; its answers are settled into answer rows, counts and moments
     # by a background thread in each server process, which looks every SETTLE_INTERVAL_SECONDS
-    # (0: no thread; readers settle) and settles SETTLE_BATCH_SIZE responses per transaction (a
-    # short write lock) once no response has arrived for SETTLE_QUIET_SECONDS (a burst of
-    # kiosks goes first) or the oldest pending one has waited SETTLE_MAX_DELAY_SECONDS. Live
-    # figures are at most that far behind, and say so (survey_app/settler.py).
+    # (0: no thread; readers settle) and settles SETTLE_BATCH_SIZE responses per transaction
+    # once no response has arrived for SETTLE_QUIET_SECONDS (a burst of kiosks goes first) or
+    # the oldest pending one has waited SETTLE_MAX_DELAY_SECONDS. Live figures are at most that
+    # far behind, and say so (survey_app/settler.py).
     SETTLE_INTERVAL_SECONDS = float(os.environ.get("SETTLE_INTERVAL_SECONDS", "0.25"))
-    SETTLE_BATCH_SIZE = 50
+    # Per database (or one number for all): SQLite holds its one write lock for the batch and
+    # submissions queue behind it, so its batches stay short; PostgreSQL's settlers block no
+    # submission, and a larger batch costs less per response.
+    SETTLE_BATCH_SIZE: ClassVar[dict] = {"sqlite": 50, "postgresql": 500}
     SETTLE_QUIET_SECONDS = float(os.environ.get("SETTLE_QUIET_SECONDS", "1"))
     SETTLE_MAX_DELAY_SECONDS = float(os.environ.get("SETTLE_MAX_DELAY_SECONDS", "30"))
     # Seconds another process's change to a unit, counter or questionnaire may take to reach

@@ -15,6 +15,7 @@ Several processes may run one each: settling claims responses under a lock, neve
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from flask import Flask
@@ -42,6 +43,15 @@ def time_to_settle(
     return now - newest >= quiet or now - oldest >= max_delay
 
 
+def settle_batch_size(app: Flask) -> int:
+    """SETTLE_BATCH_SIZE for `app`'s database (a mapping by dialect, or one number for all).
+    Needs an app context."""
+    setting = app.config["SETTLE_BATCH_SIZE"]
+    if isinstance(setting, Mapping):
+        return int(setting[db.engine.dialect.name])
+    return int(setting)
+
+
 class Settler(threading.Thread):
     def __init__(self, app: Flask, interval: float | None = None):
         super().__init__(name="survey-settler", daemon=True)
@@ -49,7 +59,8 @@ class Settler(threading.Thread):
         self.interval = float(
             interval if interval is not None else app.config["SETTLE_INTERVAL_SECONDS"]
         )
-        self.batch_size = int(app.config["SETTLE_BATCH_SIZE"])
+        with app.app_context():
+            self.batch_size = settle_batch_size(app)
         self.quiet = timedelta(seconds=float(app.config["SETTLE_QUIET_SECONDS"]))
         self.max_delay = timedelta(seconds=float(app.config["SETTLE_MAX_DELAY_SECONDS"]))
         self.stopped = threading.Event()

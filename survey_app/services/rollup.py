@@ -57,7 +57,8 @@ from survey_app.services.questionnaires import definition_of, grouping_of
 from survey_app.services.sql import upsert_insert
 from survey_app.timeutil import as_utc
 
-# Responses settled per transaction by readers; the background settler uses SETTLE_BATCH_SIZE.
+# Responses settled per transaction by complete readers; the background settler uses
+# SETTLE_BATCH_SIZE.
 READER_BATCH_SIZE = 1000
 # A live page settles the backlog itself only when it is at most this long (about 0.2 s of work).
 LIVE_READER_SETTLE_LIMIT = 200

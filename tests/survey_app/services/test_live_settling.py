@@ -15,7 +15,7 @@ from survey_app.services.figures import FigureBuilder, Filters
 from survey_app.services.periods import period_of
 from survey_app.services.rollup import pending_backlog, pending_count
 from survey_app.services.submissions import submit_response
-from survey_app.settler import Settler, time_to_settle
+from survey_app.settler import Settler, settle_batch_size, time_to_settle
 from survey_app.timeutil import utcnow
 from tests.survey_app.payloads import quick_payload
 from tests.survey_app.web.test_figures import sign_in
@@ -38,6 +38,13 @@ MAX_DELAY = timedelta(seconds=30)
 )
 def test_time_to_settle(oldest, newest, now, settle):
     assert time_to_settle(oldest, newest, now, quiet=QUIET, max_delay=MAX_DELAY) is settle
+
+
+def test_settling_batches_are_short_on_sqlite_and_longer_on_postgresql(app, backend):
+    """SQLite's one write lock is held for a batch; PostgreSQL's settlers block no submission."""
+    assert settle_batch_size(app) == {"sqlite": 50, "postgresql": 500}[backend]
+    app.config["SETTLE_BATCH_SIZE"] = 7  # one number applies to every database
+    assert settle_batch_size(app) == 7
 
 
 def submit_quick(n: int, unit="P-W1", rating=3) -> list[uuid.UUID]:
