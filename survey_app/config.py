@@ -21,10 +21,11 @@ class Config:
 
     # A submission stores one row; its answers are settled into answer rows, counts and moments
     # by a background thread in each server process, which looks every SETTLE_INTERVAL_SECONDS
-    # (0: no thread; readers settle) and settles SETTLE_BATCH_SIZE responses per transaction
-    # once no response has arrived for SETTLE_QUIET_SECONDS (a burst of kiosks goes first) or
-    # the oldest pending one has waited SETTLE_MAX_DELAY_SECONDS. Live figures are at most that
-    # far behind, and say so (survey_app/settler.py).
+    # (0: no thread, for a deployment that runs `flask settle --follow` beside its web workers)
+    # and settles SETTLE_BATCH_SIZE responses per transaction once no response has arrived for
+    # SETTLE_QUIET_SECONDS (a burst of kiosks goes first) or the oldest pending one has waited
+    # SETTLE_MAX_DELAY_SECONDS. Live figures are at most that far behind, and say so
+    # (survey_app/settler.py).
     SETTLE_INTERVAL_SECONDS = float(os.environ.get("SETTLE_INTERVAL_SECONDS", "0.25"))
     # Per database (or one number for all): SQLite holds its one write lock for the batch and
     # submissions queue behind it, so its batches stay short; PostgreSQL's settlers block no
