@@ -90,8 +90,7 @@ class Settler(threading.Thread):
         if not time_to_settle(
             backlog.oldest, backlog.newest, utcnow(), quiet=self.quiet, max_delay=self.max_delay
         ):
-            db.session.rollback()  # end the read transaction: no snapshot held while waiting
-            return 0
+            return 0  # run() removes the session: no snapshot is held while waiting
         return settle_pending(self.batch_size, max_batches=1, wait=False)
 
     def stop(self) -> None:

@@ -10,7 +10,6 @@ from survey_app.extensions import db
 from survey_app.models import Answer, Counter, HiddenComment, Response, StaffAccount, Unit
 from survey_app.services.access import Access
 from survey_app.services.periods import Period
-from survey_app.services.rollup import settle_if_short
 from survey_app.timeutil import utcnow
 
 
@@ -36,9 +35,8 @@ def list_comments(
     limit: int = 50,
     locale: str = "vi",
 ) -> list[Comment]:
-    """Comments on responses of the given units in `period`, newest first (for the live dashboard:
-    as of the last settling pass, like its figures)."""
-    settle_if_short()
+    """Comments on responses of the given units in `period`, newest first. Reads what is settled:
+    the dashboard calls it after its FigureBuilder(live=True), which settled."""
     query = (
         select(
             Answer.id,

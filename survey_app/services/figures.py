@@ -526,10 +526,10 @@ def monthly_trend(
     unit: Unit, filters: Filters, *, months: int = 12, counter: Counter | None = None
 ) -> list[TrendPoint]:
     """The headline per month for the `months` months up to the filters' period end, in two or
-    three queries: monthly index moments (or daily answer counts) summed per month."""
+    three queries: monthly index moments (or daily answer counts) summed per month. Reads what
+    is settled: a live page calls it after its FigureBuilder(live=True), which settled."""
     from survey_app.services.periods import _add_months, period_of
 
-    settle_if_short()  # a live page (the dashboard's trend chart)
     first = _add_months(period_of("month", filters.period.end).start, -(months - 1))
     starts = [_add_months(first, i) for i in range(months)]
     definition, questionnaire_ids = _questionnaire_versions(filters.questionnaire_key)
