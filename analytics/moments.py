@@ -168,26 +168,15 @@ def _decode(blobs: list[Any], layout: _Layout) -> NDArray[np.int64]:
     """Counts of ``to_bytes`` blobs, one row per blob, checked (``ValueError`` if not)."""
     header = _HEADER.pack(MOMENTS_LAYOUT, layout.crc)
     expected = _HEADER.size + 8 * layout.size
-    raw = []
-    for blob in blobs:
-        if not isinstance(blob, bytes | bytearray | memoryview):
-            raise ValueError(f"blob must be bytes, got {type(blob).__name__}")
-        data = bytes(blob)
-        if data[: _HEADER.size] != header:
-            if len(data) < _HEADER.size:
-                raise ValueError(f"moments blob too short ({len(data)} bytes)")
-            version, _ = _HEADER.unpack_from(data)
-            if version != MOMENTS_LAYOUT:
-                raise ValueError(
-                    f"moments blob has layout version {version}, expected {MOMENTS_LAYOUT}"
-                )
-            raise ValueError("moments blob was written for other items or another grouping")
-        if len(data) != expected:
-            raise ValueError(
-                f"moments blob has {len(data)} bytes, expected {expected} (wrong size)"
-            )
-        raw.append(data[_HEADER.size :])
-    values = np.frombuffer(b"".join(raw), dtype="<f8").reshape(len(raw), layout.size)
+    if not all(
+        isinstance(blob, bytes | bytearray | memoryview) and len(blob) == expected for blob in blobs
+    ):
+        _explain_bad_blob(blobs, header, expected)
+    # One copy of every blob side by side, headers checked together: a trend reads thousands.
+    rows = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), expected)
+    if not np.all(rows[:, : _HEADER.size] == np.frombuffer(header, np.uint8)):
+        _explain_bad_blob(blobs, header, expected)
+    values = np.ascontiguousarray(rows[:, _HEADER.size :]).view("<f8")
     if not (
         np.all(np.isfinite(values))
         and np.all(values >= 0)
@@ -209,6 +198,28 @@ def _decode(blobs: list[Any], layout: _Layout) -> NDArray[np.int64]:
     ):
         raise ValueError("moments blob holds inconsistent counts")
     return counts
+
+
+def _explain_bad_blob(blobs: list[Any], header: bytes, expected: int) -> None:
+    """Raise the ``ValueError`` that says what is wrong with the first bad blob."""
+    for blob in blobs:
+        if not isinstance(blob, bytes | bytearray | memoryview):
+            raise ValueError(f"blob must be bytes, got {type(blob).__name__}")
+        data = bytes(blob)
+        if data[: _HEADER.size] != header:
+            if len(data) < _HEADER.size:
+                raise ValueError(f"moments blob too short ({len(data)} bytes)")
+            version, _ = _HEADER.unpack_from(data)
+            if version != MOMENTS_LAYOUT:
+                raise ValueError(
+                    f"moments blob has layout version {version}, expected {MOMENTS_LAYOUT}"
+                )
+            raise ValueError("moments blob was written for other items or another grouping")
+        if len(data) != expected:
+            raise ValueError(
+                f"moments blob has {len(data)} bytes, expected {expected} (wrong size)"
+            )
+    raise AssertionError("unreachable: every blob is well formed")
 
 
 _GROUP_CHUNK_ROWS = 2048  # rows per step of from_groups: ~2048 x layout.size int64 at once
@@ -425,6 +436,36 @@ class IndexMoments:
         """
         layout = _layout(item_keys, grouping)
         return cls(layout, grouping, _decode(list(blobs), layout).sum(axis=0))
+
+    @classmethod
+    def sum_bytes_by(
+        cls,
+        keyed_blobs: Iterable[tuple[Any, bytes | bytearray | memoryview]],
+        item_keys: Sequence[str],
+        grouping: IndexGrouping,
+    ) -> dict[Any, IndexMoments]:
+        """``{key: sum_bytes(that key's blobs)}`` for ``(key, blob)`` pairs, with every blob
+        decoded, checked and added up in one vectorised pass.
+
+        For a dashboard that sums stored rows into cells (a province's 12-month trend reads
+        thousands of rows): one ``sum_bytes`` per cell spends its time on per-call overhead.
+        Same checks and ``ValueError`` as ``from_bytes``, for every blob.
+        """
+        layout = _layout(item_keys, grouping)
+        numbering: dict[Any, int] = {}
+        labels: list[int] = []
+        blobs: list[bytes | bytearray | memoryview] = []
+        for key, blob in keyed_blobs:
+            labels.append(numbering.setdefault(key, len(numbering)))
+            blobs.append(blob)
+        if not blobs:
+            return {}
+        label_array = np.asarray(labels, dtype=np.intp)
+        order = np.argsort(label_array, kind="stable")
+        ordered = label_array[order]
+        firsts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        totals = np.add.reduceat(_decode(blobs, layout)[order], firsts, axis=0)
+        return {key: cls(layout, grouping, totals[i]) for key, i in numbering.items()}
 
     def to_bytes(self) -> bytes:
         """An 8-byte header (layout version, CRC-32 of the structure) and float64 LE counts."""

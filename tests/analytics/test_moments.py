@@ -356,6 +356,12 @@ def test_moments_of_groups_equal_from_rows_of_each_group(
         assert moments.respondents == len(rows)
     blobs = [grouped[label].to_bytes() for label in grouped]
     assert IndexMoments.each_from_bytes(blobs, COUNTER_ITEMS, COUNTER) == list(grouped.values())
+    # Stored one row per response, summed back per label (as a dashboard sums stored rows).
+    per_row = [
+        (label, IndexMoments.from_rows(answers[i : i + 1], COUNTER_ITEMS, COUNTER).to_bytes())
+        for i, label in enumerate(labels)
+    ]
+    assert IndexMoments.sum_bytes_by(per_row, COUNTER_ITEMS, COUNTER) == grouped
 
 
 def test_moments_of_groups_check_their_input() -> None:
@@ -366,6 +372,7 @@ def test_moments_of_groups_check_their_input() -> None:
         IndexMoments.from_groups(answers * 2, ["a"] * 3, COUNTER_ITEMS, COUNTER)
     assert IndexMoments.from_groups(answers[:0], [], COUNTER_ITEMS, COUNTER) == {}
     assert IndexMoments.each_from_bytes([], COUNTER_ITEMS, COUNTER) == []
+    assert IndexMoments.sum_bytes_by([], COUNTER_ITEMS, COUNTER) == {}
     good = IndexMoments.from_rows(answers, COUNTER_ITEMS, COUNTER).to_bytes()
     with pytest.raises(ValueError, match="wrong size"):
         IndexMoments.each_from_bytes([good, good[:-8]], COUNTER_ITEMS, COUNTER)
@@ -432,6 +439,8 @@ def test_bad_blobs_raise() -> None:
             IndexMoments.from_bytes(value, ITEMS, GROUPING)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match=message):
             IndexMoments.sum_bytes([blob, value], ITEMS, GROUPING)  # type: ignore[list-item]
+        with pytest.raises(ValueError, match=message):
+            IndexMoments.sum_bytes_by([("a", blob), ("b", value)], ITEMS, GROUPING)  # type: ignore[list-item]
     renamed = [*ITEMS[:-1], "P9"]
     other = IndexGrouping(
         factors={**GROUPING.factors, "P": ["P1", "P9"]},
