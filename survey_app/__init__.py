@@ -32,6 +32,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
         models,  # noqa: F401  (registers every table with the metadata)
         write_turns,
     )
+    from survey_app.services.sql import install_binary_results
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
@@ -42,6 +43,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         _configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
         write_turns.install(db.engine)
+        install_binary_results(db.engine)
 
     from survey_app import cli
     from survey_app.settler import init_settler

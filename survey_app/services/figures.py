@@ -7,7 +7,7 @@ shares, indices, intervals and verdicts.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -31,7 +31,9 @@ from survey_app.models import (
 from survey_app.services.periods import Period, whole_years
 from survey_app.services.questionnaires import definition_of, get_current_questionnaire, grouping_of
 from survey_app.services.rollup import Backlog, settle_if_short, settle_pending
+from survey_app.services.sql import BINARY_RESULTS
 from survey_app.services.targets import ApplicableTarget, resolve_targets
+from survey_app.services.units import list_subtree_unit_ids
 
 CHANNEL_GROUPS = {
     "kiosk": ("kiosk",),
@@ -179,7 +181,7 @@ class _Source:
         self._count_tables = _count_tables(period, unit_ids, questionnaire_ids, filters)
         # Answer counts are read when first needed: an overview of an index questionnaire needs
         # only the moments, a quick-rating overview only its headline question.
-        self._counts: dict[str | None, dict] = {}
+        self._counts: dict[str, dict] = {}
         if self.grouping is not None:
             self._read_moments(questionnaire_ids, unit_ids, filters, period)
 
@@ -202,45 +204,59 @@ class _Source:
                 IndexMoment.channel,
                 IndexMoment.respondents,
                 IndexMoment.moments,
-            ).where(
+            )
+            .where(
                 IndexMoment.unit_id.in_(unit_ids),
                 IndexMoment.questionnaire_id.in_(questionnaire_ids),
                 IndexMoment.channel.in_(filters.channels),
                 IndexMoment.entered_by.in_(filters.entered_by),
                 or_(*selected),
             )
+            .execution_options(**BINARY_RESULTS)
         )
-        items, grouping = self.grouping.items, self.grouping
-        blobs: dict[tuple[int, int], list[bytes]] = defaultdict(list)
+        blobs: list[tuple[tuple[int, int], bytes]] = []
         for unit_id, counter_key, channel, respondents, blob in rows:
             key = (unit_id, counter_key)
-            blobs[key].append(blob)
+            blobs.append((key, blob))
             self.respondents[key] += respondents
             self.respondents_by_channel[channel] += respondents
-        for key, cell_blobs in blobs.items():
-            self.moments[key] = analytics.IndexMoments.sum_bytes(cell_blobs, items, grouping)
+        self.moments = analytics.IndexMoments.sum_bytes_by(
+            blobs, self.grouping.items, self.grouping
+        )
 
-    def counts_of(
-        self, question_key: str | None = None
-    ) -> dict[tuple[int, int], dict[str, dict[int, int]]]:
-        """(unit_id, counter_key) → question → value → answers, for one question or (None) all."""
-        if None in self._counts:
-            return self._counts[None]
+    def counts_of(self, question_key: str) -> dict[tuple[int, int], dict[str, dict[int, int]]]:
+        """(unit_id, counter_key) → question → value → answers, for one question."""
         if question_key not in self._counts:
             counts: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
             for table, where in self._count_tables:
                 group = (table.unit_id, table.counter_key, table.question_key, table.value)
-                query = select(*group, func.sum(table.n)).where(*where).group_by(*group)
-                if question_key is not None:
-                    query = query.where(table.question_key == question_key)
+                query = (
+                    select(*group, func.sum(table.n))
+                    .where(*where, table.question_key == question_key)
+                    .group_by(*group)
+                )
                 for unit_id, counter_key, key, value, n in db.session.execute(query):
                     counts[(unit_id, counter_key)][key][value] += int(n)
             self._counts[question_key] = counts
         return self._counts[question_key]
 
-    @property
-    def counts(self) -> dict[tuple[int, int], dict[str, dict[int, int]]]:
-        return self.counts_of(None)
+    def summed_counts(
+        self, unit_ids: Collection[int], counter_key: int | None = None
+    ) -> dict[str, dict[int, int]]:
+        """question → value → answers, summed in the database over `unit_ids` (and one counter):
+        a page's question table needs its subtree's totals, not every cell's counts."""
+        totals: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        for table, where in self._count_tables:
+            query = (
+                select(table.question_key, table.value, func.sum(table.n))
+                .where(*where, table.unit_id.in_(unit_ids))
+                .group_by(table.question_key, table.value)
+            )
+            if counter_key is not None:
+                query = query.where(table.counter_key == counter_key)
+            for key, value, n in db.session.execute(query):
+                totals[key][value] += int(n)
+        return totals
 
     def cell_keys(self) -> set[tuple[int, int]]:
         if self.grouping is not None:
@@ -319,10 +335,10 @@ class FigureBuilder:
         else:
             settle_pending()
             self.unsettled = Backlog(0)
-        self._paths: dict[int, str] | None = None
         self.filters = filters
         self.units = list(units)
         self.definition, self.questionnaire_ids = _questionnaire_versions(filters.questionnaire_key)
+        self._paths = self._read_subtree_paths()
         subtree_ids = self._subtree_unit_ids()
         self.source = _Source(
             self.definition, self.questionnaire_ids, subtree_ids, filters, filters.period
@@ -347,34 +363,34 @@ class FigureBuilder:
             default_threshold=filters.default_target,
         )
 
-    def _subtree_unit_ids(self) -> list[int]:
+    def _read_subtree_paths(self) -> dict[int, str]:
+        """id → path of every unit in the builder's subtrees, read once: the sources' unit ids,
+        which cells fall under which unit, and a page's question table all come from it."""
         if not self.units:
-            return []
-        return list(
-            db.session.scalars(
-                select(Unit.id).where(or_(*(Unit.path.startswith(u.path) for u in self.units)))
-            )
+            return {}
+        query = select(Unit.id, Unit.path).where(
+            or_(*(Unit.path.startswith(u.path) for u in self.units))
         )
+        return dict(db.session.execute(query).all())
+
+    def _subtree_unit_ids(self) -> list[int]:
+        return list(self._paths)
 
     def _unit_paths(self) -> dict[int, str]:
-        """Paths of the units that have cells (read once per builder: sources do not change)."""
-        if self._paths is None:
-            ids = {key[0] for key in self.source.cell_keys()}
-            if self.previous:
-                ids |= {key[0] for key in self.previous.cell_keys()}
-            query = select(Unit.id, Unit.path).where(Unit.id.in_(ids))
-            self._paths = dict(db.session.execute(query).all()) if ids else {}
+        """id → path of every unit in the builder's subtrees (those that hold cells among them)."""
         return self._paths
 
-    def _keys_under(
-        self, unit: Unit, paths: dict[int, str], source: _Source
-    ) -> list[tuple[int, int]]:
-        return [key for key in source.cell_keys() if paths.get(key[0], "").startswith(unit.path)]
+    def _ids_under(self, unit: Unit) -> list[int]:
+        return [i for i, path in self._paths.items() if path.startswith(unit.path)]
+
+    def _keys_under(self, unit: Unit, source: _Source) -> list[tuple[int, int]]:
+        prefix = unit.path
+        return [key for key in source.cell_keys() if self._paths.get(key[0], "").startswith(prefix)]
 
     def cell_keys_of(self, unit: Unit, *, previous: bool = False) -> list[tuple[int, int]]:
         """The (unit_id, counter_key) cells under `unit`'s subtree, this period or the previous."""
         source = self.previous if previous else self.source
-        return [] if source is None else self._keys_under(unit, self._unit_paths(), source)
+        return [] if source is None else self._keys_under(unit, source)
 
     def index_report_of(
         self,
@@ -426,10 +442,9 @@ class FigureBuilder:
         )
 
     def _question_figures(
-        self, keys: list[tuple[int, int]], target: float | None
+        self, unit_ids: Collection[int], counter_key: int | None, target: float | None
     ) -> dict[str, QuestionFigures]:
-        by_cell = self.source.counts
-        counts = _sum_counts(by_cell[k] for k in keys if k in by_cell)
+        counts = self.source.summed_counts(unit_ids, counter_key)
         result = {}
         for question in self.definition.questions:
             if question.type not in ("scale", "single", "multi"):
@@ -449,30 +464,28 @@ class FigureBuilder:
             result[question.key] = QuestionFigures(question.key, values, figure)
         return result
 
-    def for_unit(
-        self, unit: Unit, paths: dict[int, str] | None = None, *, details: bool = False
-    ) -> UnitFigures:
-        paths = paths if paths is not None else self._unit_paths()
+    def for_unit(self, unit: Unit, *, details: bool = False) -> UnitFigures:
         target = self.targets[unit.id]
-        keys = self._keys_under(unit, paths, self.source)
+        keys = self._keys_under(unit, self.source)
         settle = ("factor", "index") if details else ("index",)
         headline, factors, respondents = self.headline_of(
             self.source, keys, target.threshold, settle
         )
         figures = UnitFigures(unit, None, respondents, headline, target, factors=factors)
         if self.previous is not None:
-            previous_keys = self._keys_under(unit, paths, self.previous)
+            previous_keys = self._keys_under(unit, self.previous)
             figures.previous, _, _ = self.headline_of(
                 self.previous, previous_keys, target.threshold, settle=()
             )
             figures.change = change_between(headline, figures.previous, self.filters.confidence)
         if details:
-            figures.questions = self._question_figures(keys, target.threshold)
+            figures.questions = self._question_figures(
+                self._ids_under(unit), None, target.threshold
+            )
         return figures
 
     def for_units(self) -> list[UnitFigures]:
-        paths = self._unit_paths()
-        return [self.for_unit(unit, paths) for unit in self.units]
+        return [self.for_unit(unit) for unit in self.units]
 
     def for_counter(self, unit: Unit, counter: Counter, *, details: bool = True) -> UnitFigures:
         target = self.targets[unit.id]
@@ -488,7 +501,7 @@ class FigureBuilder:
             )
             figures.change = change_between(headline, figures.previous, self.filters.confidence)
         if details:
-            figures.questions = self._question_figures(key, target.threshold)
+            figures.questions = self._question_figures([unit.id], counter.id, target.threshold)
         return figures
 
 
@@ -534,11 +547,7 @@ def monthly_trend(
     starts = [_add_months(first, i) for i in range(months)]
     definition, questionnaire_ids = _questionnaire_versions(filters.questionnaire_key)
     grouping = grouping_of(definition)
-    unit_ids = (
-        [unit.id]
-        if counter
-        else list(db.session.scalars(select(Unit.id).where(Unit.path.startswith(unit.path))))
-    )
+    unit_ids = [unit.id] if counter else list_subtree_unit_ids(unit)
     target = resolve_targets(
         [unit],
         metric="headline",
@@ -559,11 +568,12 @@ def monthly_trend(
         )
         if counter is not None:
             query = query.where(IndexMoment.counter_key == counter.id)
-        blobs: dict[date, list[bytes]] = defaultdict(list)
-        for start, blob in db.session.execute(query):
-            blobs[start].append(blob)
-        for start, month_blobs in blobs.items():
-            moments = analytics.IndexMoments.sum_bytes(month_blobs, grouping.items, grouping)
+        by_month = analytics.IndexMoments.sum_bytes_by(
+            db.session.execute(query.execution_options(**BINARY_RESULTS)),
+            grouping.items,
+            grouping,
+        )
+        for start, moments in by_month.items():
             report = analytics.index_from_moments(
                 moments, grouping, confidence=filters.confidence, target=target, min_n=filters.min_n
             )

@@ -290,10 +290,9 @@ def _judged(figure: Figure, target: float) -> Figure:
 
 
 def _unweighted_rows(builder: FigureBuilder, units: list[Unit]) -> list[UnitRow]:
-    paths = builder._unit_paths()
     rows = []
     for unit in units:
-        figures = builder.for_unit(unit, paths)
+        figures = builder.for_unit(unit)
         # Contents only (no target: verdicts and "responses to settle" are costly per figure).
         report = builder.index_report_of(builder.source, builder.cell_keys_of(unit), None)
         rows.append(
@@ -518,7 +517,7 @@ def _weighted_rows(
     keys = [q.key for q in questions]
     positive = {q.key: q.positive for q in questions}
     subtree = builder._subtree_unit_ids()
-    paths = dict(db.session.execute(select(Unit.id, Unit.path).where(Unit.id.in_(subtree))).all())
+    paths = builder._unit_paths()
 
     def figures_for(period: Period, year_frame: dict):
         data = load_design_data(

@@ -1,7 +1,8 @@
 """Small SQL helpers shared by services: the few places where SQLite and PostgreSQL differ."""
 
-from sqlalchemy import Table
+from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 
 from survey_app.extensions import db
 
@@ -36,3 +37,23 @@ def bulk_insert(table: Table, rows: list[dict]) -> None:
                 copy.write_row(tuple(row[c] for c in columns))
     else:
         connection.execute(table.insert(), rows)
+
+
+# Execution option for queries that read many blobs (index moments): PostgreSQL sends the rows in
+# its binary format. In the text format a bytea arrives hex-encoded, twice its size, and decoding
+# it cost a province's 12-month trend more than the query itself (benchmarks/README.md).
+BINARY_RESULTS = {"binary_results": True}
+
+
+def install_binary_results(engine: Engine) -> None:
+    """Let `BINARY_RESULTS` ask psycopg for binary rows on `engine` (PostgreSQL; elsewhere the
+    option does nothing)."""
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "do_execute")
+    def _binary_rows(cursor, statement, parameters, context) -> bool | None:
+        if not context.execution_options.get("binary_results"):
+            return None  # SQLAlchemy executes as usual
+        cursor.execute(statement, parameters, binary=True)
+        return True
