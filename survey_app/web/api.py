@@ -5,9 +5,13 @@ from pathlib import Path
 import yaml
 from flask import Blueprint, current_app, jsonify, request
 
-from survey_app.extensions import csrf, db
+from survey_app.extensions import csrf
 from survey_app.services.questionnaires import get_current_questionnaire
-from survey_app.services.submissions import SubmissionPolicy, submit_response
+from survey_app.services.submissions import (
+    SubmissionPolicy,
+    storing_connection,
+    submit_response,
+)
 from survey_app.web.jsonbody import read_json_object
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -43,10 +47,14 @@ def create_response():
         from survey_app.web.kiosk import submit_from_kiosk
 
         return submit_from_kiosk()
-    result = submit_response(
-        read_json_object(), channel="web", policy=SubmissionPolicy.from_config(current_app.config)
-    )
-    db.session.commit()
+    payload = read_json_object()
+    with storing_connection() as connection:
+        result = submit_response(
+            payload,
+            channel="web",
+            policy=SubmissionPolicy.from_config(current_app.config),
+            connection=connection,
+        )
     body = {
         "id": str(result.response_id),
         "status": "created" if result.created else "already_stored",
