@@ -391,11 +391,16 @@ def test_a_tiny_seed_keeps_counts_and_moments_consistent(runner, responses):
     assert checked.exit_code == 0, checked.output
 
 
+COUNT_TABLES = ("answer_counts", "answer_counts_monthly", "answer_counts_yearly")
+
+
 def _schema_of(*tables: str) -> dict:
-    """Indexes, unique constraints and foreign keys of `tables`, as the database reports them."""
+    """Primary keys, indexes, unique constraints and foreign keys of `tables`, as the database
+    reports them."""
     inspector = inspect(db.session.connection())
     return {
         table: (
+            inspector.get_pk_constraint(table),
             sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)),
             sorted(
                 (u["name"], tuple(u["column_names"]))
@@ -413,16 +418,19 @@ def _schema_of(*tables: str) -> dict:
 @pytest.mark.parametrize("already_there", [0, 5])
 def test_seeding_keeps_every_index_and_constraint(runner, already_there):
     """Into empty tables (PostgreSQL) seed-demo drops the answers' and responses' indexes and
-    constraints for the load and builds them after it; into tables holding rows it loads plainly.
-    Either way the schema afterwards is the schema before, and the constraints hold."""
+    constraints for the load and builds them after it, and the answer counts' primary keys and
+    foreign keys for the counting; into tables holding rows it loads plainly. Either way the
+    schema afterwards is the schema before, and the constraints hold."""
+    tables = ("answers", "responses", *COUNT_TABLES)
     if already_there:
         seed(runner, already_there)
-    before = _schema_of("answers", "responses")
-    assert before["answers"][1] and before["answers"][2]  # unique (response, question, value), FK
+    before = _schema_of(*tables)
+    assert before["answers"][2] and before["answers"][3]  # unique (response, question, value), FK
+    assert all(before[t][0]["constrained_columns"] and before[t][3] for t in COUNT_TABLES)
 
     seed(runner, 300)
 
-    assert _schema_of("answers", "responses") == before
+    assert _schema_of(*tables) == before
     assert count(Response) == 300 + already_there
     assert runner.invoke(args=["check-counts"]).exit_code == 0
     answer = db.session.scalars(select(Answer).where(Answer.value.is_not(None)).limit(1)).one()
@@ -431,4 +439,9 @@ def test_seeding_keeps_every_index_and_constraint(runner, already_there):
     )
     with pytest.raises(IntegrityError):  # the unique constraint is back, and enforced
         db.session.flush()
+    db.session.rollback()
+    kept = db.session.scalars(select(AnswerCount).limit(1)).one()
+    twin = {c.key: getattr(kept, c.key) for c in AnswerCount.__table__.columns}
+    with pytest.raises(IntegrityError):  # the counts' primary key is back, and enforced
+        db.session.execute(AnswerCount.__table__.insert(), twin)
     db.session.rollback()
