@@ -369,6 +369,26 @@ def test_offline_three_citizens_are_delivered_once_with_their_times(fast, new_co
     assert len(committed_responses()) == 3
 
 
+def test_a_page_that_loaded_uncontrolled_is_claimed_and_starts_offline(fast, new_context, place):
+    """A kiosk page can load while the service worker is activating (right after enrolment): the
+    worker neither serves that navigation nor claims the page in its activate step. The page then
+    asks to be claimed. A hard reload, which bypasses the worker, makes such a page every time."""
+    _, counter = place
+    _, token = new_kiosk(counter, "quick-rating")
+    tablet = enrol_tablet(new_context, fast.url, token)
+    expect(tablet.locator("body")).to_have_attribute("data-offline", "ready", timeout=20_000)
+    cdp = tablet.context.new_cdp_session(tablet)
+    with tablet.expect_navigation():
+        cdp.send("Page.reload", {"ignoreCache": True})
+    expect(tablet.locator("body")).to_have_attribute("data-state", "question")
+    expect(tablet.locator("body")).to_have_attribute("data-offline", "ready", timeout=10_000)
+    assert tablet.evaluate("navigator.serviceWorker.controller !== null")
+    # Controlled, so the page starts with the network down.
+    tablet.context.set_offline(True)
+    tablet.reload()
+    expect(tablet.locator("body")).to_have_attribute("data-state", "question")
+
+
 # --- revocation ------------------------------------------------------------------------------------
 
 

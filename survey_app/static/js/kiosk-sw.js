@@ -36,6 +36,11 @@ self.addEventListener("activate", (event) => {
   );
 });
 
+// kiosk.js asks this when its page loaded uncontrolled (see registerServiceWorker there).
+self.addEventListener("message", (event) => {
+  if (event.data === "claim") event.waitUntil(self.clients.claim());
+});
+
 function cacheable(url) {
   return url.origin === self.location.origin && SHELL.includes(url.pathname);
 }

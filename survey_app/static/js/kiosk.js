@@ -82,13 +82,18 @@
 
   function registerServiceWorker() {
     if (!("serviceWorker" in navigator) || !body.dataset.sw) return;
-    navigator.serviceWorker
+    const workers = navigator.serviceWorker;
+    const mark = () => { if (workers.controller) body.dataset.offline = "ready"; };
+    workers.addEventListener("controllerchange", mark);
+    workers
       .register(body.dataset.sw, { scope: "/kiosk/" })
-      .then(() => navigator.serviceWorker.ready)
-      .then(() => {
-        const mark = () => { if (navigator.serviceWorker.controller) body.dataset.offline = "ready"; };
+      .then(() => workers.ready)
+      .then((registration) => {
         mark();
-        navigator.serviceWorker.addEventListener("controllerchange", mark);
+        // A page whose navigation was under way while the worker activated is neither served by it
+        // nor claimed by its activate step, and would stay uncontrolled (so not startable offline)
+        // until the next load, which a kiosk may not see for days. Such a page asks to be claimed.
+        if (!workers.controller && registration.active) registration.active.postMessage("claim");
       })
       .catch(() => { body.dataset.offline = "unavailable"; });
   }
