@@ -609,20 +609,40 @@ class _Variance:
         self.ready = False
 
     def _prepare(self) -> None:
-        """The integer numerators ``N_ij`` and ``gram[i, j] = N_ij / (V_i V_j)^2``."""
+        """The integer numerators ``N_ij`` and ``gram[i, j] = N_ij / (V_i V_j)^2``.
+
+        ``N_ij`` is exact either way: in int64 while its terms (products of three counts) cannot
+        overflow, which covers any province's year and is ~10 times faster than Python ints
+        (a dashboard builds dozens of reports per page); in Python ints above that."""
         moments = self.moments
-        y = moments.positive.astype(object)  # Python ints: no overflow in N_ij
-        v = moments.valid.astype(object)
-        yy = moments.positive_positive.astype(object)
-        yv = moments.positive_valid.astype(object)
-        vv = moments.valid_valid.astype(object)
+        parts = (
+            moments.positive,
+            moments.valid,
+            moments.positive_positive,
+            moments.positive_valid,
+            moments.valid_valid,
+        )
+        largest = max(int(np.abs(part).max(initial=0)) for part in parts)
+        exact_in_int64 = 4 * largest**3 < 2**63
+        y, v, yy, yv, vv = (part if exact_in_int64 else part.astype(object) for part in parts)
         self.numerators = (
             np.outer(v, v) * yy - np.outer(v, y) * yv - np.outer(y, v) * yv.T + np.outer(y, y) * vv
         )
-        squares = np.outer(v, v) ** 2
-        self.denominators = np.where(squares == 0, 1, squares)
-        self.gram = (self.numerators / self.denominators).astype(np.float64)
+        self.valid = v
+        if exact_in_int64:
+            # V_i V_j is exact in float64 (below 2**53); the squares and quotient round once each.
+            products = np.outer(v, v).astype(np.float64)
+            squares = products * products
+            self.gram = self.numerators.astype(np.float64) / np.where(squares == 0, 1.0, squares)
+        else:
+            squares = np.outer(v, v) ** 2
+            self.gram = (self.numerators / np.where(squares == 0, 1, squares)).astype(np.float64)
         self.ready = True
+
+    def _exact_term(self, i: int, j: int) -> Fraction:
+        """``N_ij / (V_i V_j)^2`` as an exact fraction (for variances that cancel)."""
+        square = (int(self.valid[i]) * int(self.valid[j])) ** 2
+        return Fraction(int(self.numerators[i, j]), square or 1)
 
     def __call__(self, c: NDArray[np.float64]) -> float:
         n = self.respondents
@@ -636,9 +656,7 @@ class _Variance:
             used = np.flatnonzero(c)
             exact = sum(
                 (
-                    Fraction(float(c[i]))
-                    * Fraction(float(c[j]))
-                    * Fraction(self.numerators[i, j], self.denominators[i, j])
+                    Fraction(float(c[i])) * Fraction(float(c[j])) * self._exact_term(i, j)
                     for i in used
                     for j in used
                 ),

@@ -11,11 +11,11 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from scipy.stats import norm
 from sqlalchemy import func, or_, select
 
 import analytics
 from analytics import Verdict, difference_ci, proportion_ci, responses_to_settle, verdict
+from analytics.proportion import z_value
 from questionnaires import Definition
 from survey_app.extensions import db
 from survey_app.models import (
@@ -182,6 +182,7 @@ class _Source:
         # Answer counts are read when first needed: an overview of an index questionnaire needs
         # only the moments, a quick-rating overview only its headline question.
         self._counts: dict[str, dict] = {}
+        self._cells_by_unit: dict[int, list[tuple[int, int]]] | None = None
         if self.grouping is not None:
             self._read_moments(questionnaire_ids, unit_ids, filters, period)
 
@@ -258,10 +259,18 @@ class _Source:
                 totals[key][value] += int(n)
         return totals
 
-    def cell_keys(self) -> set[tuple[int, int]]:
-        if self.grouping is not None:
-            return set(self.moments)
-        return set(self.counts_of(self.definition.headline))
+    def cell_keys_by_unit(self) -> dict[int, list[tuple[int, int]]]:
+        """unit_id → its (unit_id, counter_key) cells that hold figures (read once per source)."""
+        if self._cells_by_unit is None:
+            cells = (
+                self.moments
+                if self.grouping is not None
+                else self.counts_of(self.definition.headline)
+            )
+            self._cells_by_unit = defaultdict(list)
+            for key in cells:
+                self._cells_by_unit[key[0]].append(key)
+        return self._cells_by_unit
 
 
 def _count_tables(period: Period, unit_ids, questionnaire_ids, filters: Filters) -> list[tuple]:
@@ -384,8 +393,8 @@ class FigureBuilder:
         return [i for i, path in self._paths.items() if path.startswith(unit.path)]
 
     def _keys_under(self, unit: Unit, source: _Source) -> list[tuple[int, int]]:
-        prefix = unit.path
-        return [key for key in source.cell_keys() if self._paths.get(key[0], "").startswith(prefix)]
+        by_unit = source.cell_keys_by_unit()
+        return [key for unit_id in self._ids_under(unit) for key in by_unit.get(unit_id, ())]
 
     def cell_keys_of(self, unit: Unit, *, previous: bool = False) -> list[tuple[int, int]]:
         """The (unit_id, counter_key) cells under `unit`'s subtree, this period or the previous."""
@@ -523,7 +532,7 @@ def change_between(current: Figure, previous: Figure | None, confidence: float) 
         return Change(interval.estimate, interval.low, interval.high)
     if current.se is None or previous.se is None:
         return None
-    half = float(norm.ppf(0.5 + confidence / 2)) * (current.se**2 + previous.se**2) ** 0.5
+    half = z_value(confidence) * (current.se**2 + previous.se**2) ** 0.5
     difference = current.estimate - previous.estimate
     return Change(difference, difference - half, difference + half)
 

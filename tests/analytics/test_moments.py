@@ -199,6 +199,34 @@ def test_many_respondents_from_stored_cells_alone() -> None:
     assert_same_report(expected, index_from_moments(moments, COUNTER, target=0.9))
 
 
+def _replicated(moments: IndexMoments, doublings: int) -> IndexMoments:
+    for _ in range(doublings):
+        moments = moments + moments
+    return moments
+
+
+def test_beyond_int64_products_the_variance_is_still_exact() -> None:
+    """Moments of every respondent repeated r times: counts past ~1.3 million, where products of
+    three counts leave int64 (the variance is then formed in Python integers). The shares are
+    unchanged, and each respondent's influence shrinks r times over r times the respondents, so
+    se² = se₀² · (1/r) · (rn/(rn−1)) / (n/(n−1)) exactly."""
+    base = IndexMoments.from_rows(ANSWERS, ITEMS, GROUPING)
+    doublings = 17  # 5.2 million respondents: N_ii itself passes 2**63
+    r, n = 2**doublings, base.respondents
+    big = _replicated(base, doublings)
+    assert int(big.valid_valid.max()) ** 3 * 4 >= 2**63  # really past int64
+    small_report = index_from_moments(base, GROUPING, min_n=1)
+    big_report = index_from_moments(big, GROUPING, min_n=1)
+    scale = (1 / r) * (r * n / (r * n - 1)) / (n / (n - 1))
+    for level in ("items", "factors", "contents"):
+        for key in getattr(small_report, level):
+            small, large = getattr(small_report, level)[key], getattr(big_report, level)[key]
+            assert large.estimate == pytest.approx(small.estimate, rel=1e-14)
+            if small.se is not None:
+                assert large.se**2 == pytest.approx(small.se**2 * scale, rel=1e-12)
+    assert big_report.index.se**2 == pytest.approx(small_report.index.se**2 * scale, rel=1e-12)
+
+
 def test_zero_variance_figures_are_degenerate_like_compose_index() -> None:
     """Influences that cancel exactly: recomputed in exact arithmetic, not float noise."""
     grouping = IndexGrouping(
@@ -215,6 +243,10 @@ def test_zero_variance_figures_are_degenerate_like_compose_index() -> None:
     assert (factor.se, factor.low, factor.high, factor.deff) == (0.0, *[factor.estimate] * 2, 0.0)
     assert factor.n_eff == math.inf
     assert report.factors["G"].se > 0  # d, e: 2/3 each, not cancelling
+    # The same cancellation where the variance is formed in Python integers (past int64).
+    big = _replicated(IndexMoments.from_rows(answers, list("abcde"), grouping), 17)
+    big_factor = index_from_moments(big, grouping).factors["F"]
+    assert (big_factor.se, big_factor.low, big_factor.high) == (0.0, *[big_factor.estimate] * 2)
 
 
 def test_all_positive_factor_falls_back_to_clopper_pearson() -> None:
