@@ -23,6 +23,7 @@ from survey_app.models.response import (
     IndexMoment,
     MonthlyAnswerCount,
     Response,
+    SubtreeMoment,
     YearlyAnswerCount,
 )
 from survey_app.models.staff import API_KEY_PURPOSES, ROLES, ApiKey, StaffAccount, StaffScope
@@ -71,6 +72,7 @@ __all__ = [
     "SamplingFrame",
     "StaffAccount",
     "StaffScope",
+    "SubtreeMoment",
     "Target",
     "Unit",
     "YearlyAnswerCount",

@@ -195,6 +195,29 @@ class IndexMoment(db.Model):
     moments: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class SubtreeMoment(db.Model):
+    """`index_moments` rolled up the unit tree: per unit, the sum over its whole subtree (itself
+    and every unit below it) and over all their counters, per day, month or year, questionnaire
+    version, channel and who entered them. A province's figures and trend read a few rows here
+    instead of one per unit × counter. Kept by settling in the same transaction as
+    `index_moments`, rebuilt from it when the tree changes (services/moments.py), and checked
+    against the raw answers by `flask check-counts`."""
+
+    __tablename__ = "subtree_moments"
+    __table_args__ = (
+        CheckConstraint("granularity IN ('day', 'month', 'year')", name="granularity"),
+    )
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    granularity: Mapped[str] = mapped_column(String(5), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    questionnaire_id: Mapped[int] = mapped_column(ForeignKey("questionnaires.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    entered_by: Mapped[str] = mapped_column(String(8), primary_key=True)
+    respondents: Mapped[int] = mapped_column(Integer, default=0)
+    moments: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class HiddenComment(db.Model):
     """A free-text answer staff hid from the dashboard (abusive, personal data). The answer itself
     is kept: hiding is reversible and figures are unaffected."""

@@ -2,19 +2,22 @@
 (services/rollup.py), rebuilt from the raw answers in bulk, and compared with a recomputation
 (see models.IndexMoment)."""
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
 from datetime import date
 
 import numpy as np
-from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy import Table, Update, bindparam, delete, select, tuple_, update
 
 import analytics
+from analytics import IndexGrouping
 from questionnaires import Definition
 from survey_app.extensions import db
-from survey_app.models import Answer, IndexMoment, Questionnaire, Response
+from survey_app.models import Answer, IndexMoment, Questionnaire, Response, SubtreeMoment, Unit
 from survey_app.services.questionnaires import definition_of, grouping_of
+from survey_app.services.units import path_ids
 
 GRANULARITIES = ("day", "month", "year")
 
@@ -47,29 +50,38 @@ _CELLS_PER_READ = 1000
 
 
 def add_to_moments(additions: "dict[MomentCell, tuple[int, analytics.IndexMoments]]") -> None:
-    """Add respondents to stored cells (cell → (respondents, their moments)), in the caller's
-    transaction: one read of exactly the cells' rows (by primary key, in chunks), then one UPDATE
-    per existing cell and one INSERT per new one, each sent as a single executemany. The caller
-    holds the settling lock (services/rollup.py), so nobody else writes these rows meanwhile."""
+    """Add respondents to stored cells (cell → (respondents, their moments)), and the same sums
+    to every subtree that holds each cell's unit (`subtree_moments`), in the caller's
+    transaction. The caller holds the settling lock (services/rollup.py), so nobody else writes
+    these rows meanwhile."""
     if not additions:
         return
-    table = IndexMoment.__table__
+    _add_rows(_CELLS, additions)
+    units = {cell.unit_id for cell in additions}
+    paths = dict(db.session.execute(select(Unit.id, Unit.path).where(Unit.id.in_(units))).all())
+    _add_rows(_SUBTREES, rolled_up(additions, paths))
+
+
+def _add_rows(store: "_MomentStore", additions: dict) -> None:
+    """One read of exactly the cells' rows (by primary key, in chunks), then one UPDATE per
+    existing cell and one INSERT per new one, each sent as a single executemany."""
+    table = store.table
     cells = list(additions)
-    key = tuple_(*(table.c[name] for name in MomentCell.COLUMNS))
+    key_columns = [table.c[name] for name in store.columns]
+    key = tuple_(*key_columns)
     stored = {}
     for start in range(0, len(cells), _CELLS_PER_READ):
         chunk = cells[start : start + _CELLS_PER_READ]
         rows = db.session.execute(
-            select(
-                *(table.c[name] for name in MomentCell.COLUMNS),
-                table.c.respondents,
-                table.c.moments,
-            ).where(key.in_([astuple(cell) for cell in chunk]))
+            select(*key_columns, table.c.respondents, table.c.moments).where(
+                key.in_([astuple(cell) for cell in chunk])
+            )
         )
-        stored.update((MomentCell(*row[:7]), (row.respondents, row.moments)) for row in rows)
+        width = len(key_columns)
+        stored.update((store.cell(*row[:width]), (row.respondents, row.moments)) for row in rows)
     updates, inserts = [], []
     by_questionnaire = defaultdict(list)  # blobs of one questionnaire decode together
-    for cell in sorted((cell for cell in cells if cell in stored), key=MomentCell.sort_key):
+    for cell in sorted((cell for cell in cells if cell in stored), key=astuple):
         by_questionnaire[cell.questionnaire_id].append(cell)
     for existing in by_questionnaire.values():
         _, sample = additions[existing[0]]
@@ -85,13 +97,13 @@ def add_to_moments(additions: "dict[MomentCell, tuple[int, analytics.IndexMoment
                     "new_moments": (kept_moments + addition).to_bytes(),
                 }
             )
-    for cell in sorted((cell for cell in cells if cell not in stored), key=MomentCell.sort_key):
+    for cell in sorted((cell for cell in cells if cell not in stored), key=astuple):
         respondents, addition = additions[cell]
         inserts.append(
             {**cell.__dict__, "respondents": respondents, "moments": addition.to_bytes()}
         )
     if updates:
-        db.session.execute(_MOMENT_UPDATE, updates)
+        db.session.execute(store.update, updates)
     if inserts:
         db.session.execute(table.insert(), inserts)
 
@@ -108,21 +120,69 @@ class MomentCell:
     channel: str
     entered_by: str
 
-    def sort_key(self) -> tuple:
-        return tuple(self.__dict__.values())
+
+@dataclass(frozen=True)
+class SubtreeCell:
+    """The key of one `subtree_moments` row: a unit's subtree, all counters."""
+
+    unit_id: int
+    granularity: str
+    period_start: date
+    questionnaire_id: int
+    channel: str
+    entered_by: str
 
 
-# The key columns, in MomentCell's (and the table's primary key's) order.
-MomentCell.COLUMNS = tuple(field.name for field in fields(MomentCell))
+@dataclass(frozen=True)
+class _MomentStore:
+    """A moments table, the dataclass of its key, and its executemany UPDATE."""
 
-# One UPDATE of a cell's respondents and moments, sent with many parameter sets (executemany).
-_MOMENT_UPDATE = (
-    update(IndexMoment.__table__)
-    .where(
-        *(IndexMoment.__table__.c[name] == bindparam(f"key_{name}") for name in MomentCell.COLUMNS)
+    table: Table
+    cell: type
+    columns: tuple[str, ...]
+    update: Update
+
+    @classmethod
+    def of(cls, table: Table, cell: type) -> "_MomentStore":
+        columns = tuple(field.name for field in fields(cell))
+        statement = (
+            update(table)
+            .where(*(table.c[name] == bindparam(f"key_{name}") for name in columns))
+            .values(respondents=bindparam("new_respondents"), moments=bindparam("new_moments"))
+        )
+        return cls(table, cell, columns, statement)
+
+
+_CELLS = _MomentStore.of(IndexMoment.__table__, MomentCell)
+_SUBTREES = _MomentStore.of(SubtreeMoment.__table__, SubtreeCell)
+
+
+def rolled_up(
+    additions: "Mapping[MomentCell, tuple[int, analytics.IndexMoments]]", paths: Mapping[int, str]
+) -> "dict[SubtreeCell, tuple[int, analytics.IndexMoments]]":
+    """Cells summed into the subtree of every unit on their unit's path (`paths`: unit id →
+    path), over counters."""
+    result: dict[SubtreeCell, tuple[int, analytics.IndexMoments]] = {}
+    for cell, (respondents, moments) in additions.items():
+        for unit_id in path_ids(paths[cell.unit_id]):
+            key = _subtree_of(cell, unit_id)
+            if key in result:
+                kept_respondents, kept = result[key]
+                result[key] = (kept_respondents + respondents, kept + moments)
+            else:
+                result[key] = (respondents, moments)
+    return result
+
+
+def _subtree_of(cell: MomentCell, unit_id: int) -> SubtreeCell:
+    return SubtreeCell(
+        unit_id,
+        cell.granularity,
+        cell.period_start,
+        cell.questionnaire_id,
+        cell.channel,
+        cell.entered_by,
     )
-    .values(respondents=bindparam("new_respondents"), moments=bindparam("new_moments"))
-)
 
 
 def compute_moments(
@@ -199,7 +259,8 @@ def moments_by_cell(
 
 
 def rebuild_index_moments() -> int:
-    """Replace every stored moment with a recomputation from the answers; returns the cell count."""
+    """Replace every stored moment with a recomputation from the answers, and the subtree sums
+    with their roll-up; returns the cell count."""
     db.session.execute(delete(IndexMoment))
     cells = compute_moments()
     rows = [
@@ -207,27 +268,104 @@ def rebuild_index_moments() -> int:
     ]
     if rows:
         db.session.execute(IndexMoment.__table__.insert(), rows)
+    rebuild_subtree_moments()
     return len(rows)
 
 
+def rebuild_subtree_moments() -> int:
+    """Replace every subtree sum with the roll-up of `index_moments` over the current tree (the
+    tree changed, or the moments were rebuilt); returns the row count. Takes the settling lock,
+    so no settler adds to the old sums meanwhile; reads one questionnaire's day, month or year
+    at a time, so memory follows the cells of one period, not the table."""
+    from survey_app.services.rollup import take_settling_lock  # rollup builds on this module
+
+    take_settling_lock()
+    db.session.execute(delete(SubtreeMoment))
+    paths = _unit_paths()
+    table = IndexMoment.__table__
+    written = 0
+    for questionnaire_id, grouping in _groupings().items():
+        rows = db.session.execute(
+            select(
+                *(table.c[name] for name in _CELLS.columns), table.c.respondents, table.c.moments
+            )
+            .where(table.c.questionnaire_id == questionnaire_id)
+            .order_by(table.c.granularity, table.c.period_start),
+            execution_options={"yield_per": 5000},
+        )
+        for _, period in itertools.groupby(rows, key=lambda row: (row[1], row[2])):
+            cells = ((MomentCell(*row[:7]), row.respondents, row.moments) for row in period)
+            summed = _subtree_sums(cells, paths, grouping)
+            inserts = [
+                {**cell.__dict__, "respondents": n, "moments": blob}
+                for cell, (n, blob) in summed.items()
+            ]
+            db.session.execute(SubtreeMoment.__table__.insert(), inserts)
+            written += len(inserts)
+    return written
+
+
+def _unit_paths() -> dict[int, str]:
+    return dict(db.session.execute(select(Unit.id, Unit.path)).all())
+
+
+def _groupings() -> dict[int, IndexGrouping]:
+    """questionnaire id → its index grouping, for the versions that have an index."""
+    groupings = {
+        questionnaire.id: grouping_of(definition_of(questionnaire))
+        for questionnaire in db.session.scalars(select(Questionnaire))
+    }
+    return {key: grouping for key, grouping in groupings.items() if grouping is not None}
+
+
+def _subtree_sums(
+    cells: Iterable[tuple[MomentCell, int, bytes]], paths: Mapping[int, str], grouping
+) -> dict[SubtreeCell, tuple[int, bytes]]:
+    """Stored cells of one questionnaire (cell, respondents, blob) summed into the subtree of
+    every unit on their unit's path."""
+    keyed: list[tuple[SubtreeCell, bytes]] = []
+    respondents: dict[SubtreeCell, int] = defaultdict(int)
+    for cell, n, blob in cells:
+        for unit_id in path_ids(paths[cell.unit_id]):
+            key = _subtree_of(cell, unit_id)
+            keyed.append((key, blob))
+            respondents[key] += n
+    summed = analytics.IndexMoments.sum_bytes_by(keyed, grouping.items, grouping)
+    return {key: (respondents[key], moments.to_bytes()) for key, moments in summed.items()}
+
+
 def compare_index_moments() -> tuple[int, list[str]]:
-    """(cells compared, descriptions of the cells that differ)."""
+    """(cells compared, descriptions of the cells that differ): `index_moments` against a
+    recomputation from the answers, and `subtree_moments` against that recomputation rolled up
+    the current tree."""
     kept = {
-        MomentCell(
-            r.unit_id,
-            r.granularity,
-            r.period_start,
-            r.questionnaire_id,
-            r.counter_key,
-            r.channel,
-            r.entered_by,
-        ): (r.respondents, r.moments)
+        MomentCell(*(getattr(r, name) for name in _CELLS.columns)): (r.respondents, r.moments)
         for r in db.session.scalars(select(IndexMoment))
     }
     recomputed = compute_moments()
-    differences = [
-        f"{cell}: kept {kept.get(cell, (0, b''))[0]} respondents, recomputed {recomputed.get(cell, (0, b''))[0]}"
+    differences = _differences(kept, recomputed)
+    kept_subtrees = {
+        SubtreeCell(*(getattr(r, name) for name in _SUBTREES.columns)): (r.respondents, r.moments)
+        for r in db.session.scalars(select(SubtreeMoment))
+    }
+    paths, groupings = _unit_paths(), _groupings()
+    by_questionnaire = defaultdict(list)
+    for cell, (n, blob) in recomputed.items():
+        by_questionnaire[cell.questionnaire_id].append((cell, n, blob))
+    recomputed_subtrees = {}
+    for questionnaire_id, cells in by_questionnaire.items():
+        recomputed_subtrees.update(_subtree_sums(cells, paths, groupings[questionnaire_id]))
+    differences += _differences(kept_subtrees, recomputed_subtrees)
+    compared = len(kept.keys() | recomputed.keys()) + len(
+        kept_subtrees.keys() | recomputed_subtrees.keys()
+    )
+    return compared, differences
+
+
+def _differences(kept: Mapping, recomputed: Mapping) -> list[str]:
+    return [
+        f"{cell}: kept {kept.get(cell, (0, b''))[0]} respondents, "
+        f"recomputed {recomputed.get(cell, (0, b''))[0]}"
         for cell in kept.keys() | recomputed.keys()
         if kept.get(cell) != recomputed.get(cell)
     ]
-    return len(kept.keys() | recomputed.keys()), differences

@@ -171,7 +171,7 @@ def settle_batch(limit: int, only_ids: Iterable[Any] | None = None, *, wait: boo
     """Claim up to `limit` pending responses (only `only_ids`, if given) and add their answers to
     the answer rows, counts and moments, in the caller's transaction. Returns how many (0 when
     `wait` is False and another settler holds the lock)."""
-    if not _take_settling_lock(wait):
+    if not take_settling_lock(wait):
         return 0
     query = (
         select(
@@ -227,7 +227,7 @@ def _dialect() -> str:
 SETTLING_LOCK_KEY = 0x5149_5041  # "SIPA"
 
 
-def _take_settling_lock(wait: bool) -> bool:
+def take_settling_lock(wait: bool = True) -> bool:
     """One settler at a time, for the rest of the transaction: the batch read next cannot be
     claimed by anyone else, and the counts and moments it adds to are written by nobody else.
     SQLite: its single write lock, taken before reading (BEGIN IMMEDIATE; a transaction that has

@@ -65,8 +65,14 @@ def list_subtree_unit_ids(unit: Unit) -> list[int]:
     return list(db.session.scalars(select(Unit.id).where(Unit.path.startswith(unit.path))))
 
 
+def path_ids(path: str) -> list[int]:
+    """The unit ids on a path ("/1/5/12/"), from the root down to the unit itself."""
+    return [int(part) for part in path.strip("/").split("/") if part]
+
+
 def rebuild_unit_paths() -> None:
-    """Recompute every unit's path from the parent links (the tree is small: thousands at most)."""
+    """Recompute every unit's path from the parent links (the tree is small: thousands at most).
+    When a path changed, the subtree sums follow the new tree (services/moments.py)."""
     parents = dict(db.session.execute(select(Unit.id, Unit.parent_id)).all())
     paths: dict[int, str] = {}
 
@@ -80,9 +86,17 @@ def rebuild_unit_paths() -> None:
         paths[unit_id] = f"{prefix}{unit_id}/"
         return paths[unit_id]
 
+    moved = False
     for unit in db.session.scalars(select(Unit)):
-        unit.path = path_of(unit.id)
+        path = path_of(unit.id)
+        if unit.path != path:
+            moved = moved or bool(unit.path)  # a new unit holds no responses yet
+            unit.path = path
     db.session.flush()
+    if moved:
+        from survey_app.services.moments import rebuild_subtree_moments  # moments needs this module
+
+        rebuild_subtree_moments()
 
 
 @dataclass(frozen=True)
@@ -323,7 +337,7 @@ def update_counter(counter: Counter, *, name_vi: str, name_en: str, active: bool
 def questionnaire_key_for(unit: Unit, channel: str) -> str:
     """The questionnaire `channel` uses at `unit`: its own setting, else the nearest ancestor's,
     else the default for the channel."""
-    ancestor_ids = [int(part) for part in unit.path.strip("/").split("/") if part]
+    ancestor_ids = path_ids(unit.path)
     settings = dict(
         db.session.execute(
             select(ChannelQuestionnaire.unit_id, ChannelQuestionnaire.questionnaire_key).where(

@@ -44,11 +44,17 @@ def test_downgrade_to_base_and_back_up(app):
 
 def test_data_migrations_fill_what_the_new_tables_and_rows_summarise(app):
     """0006 fills the monthly answer counts from the daily ones, 0007 the yearly index moments
-    from the monthly ones, 0008 the yearly answer counts from the monthly ones: on a database
-    with data, each agrees with a recomputation after."""
+    from the monthly ones, 0008 the yearly answer counts from the monthly ones, 0009 the subtree
+    sums from the index moments: on a database with data, each agrees with a recomputation
+    after."""
     from sqlalchemy import func, select
 
-    from survey_app.models import IndexMoment, MonthlyAnswerCount, YearlyAnswerCount
+    from survey_app.models import (
+        IndexMoment,
+        MonthlyAnswerCount,
+        SubtreeMoment,
+        YearlyAnswerCount,
+    )
     from survey_app.services.counts import compare_answer_counts
     from survey_app.services.demo import seed_demo
     from survey_app.services.moments import compare_index_moments
@@ -62,6 +68,7 @@ def test_data_migrations_fill_what_the_new_tables_and_rows_summarise(app):
     db.session.remove()
     downgrade(revision="0005")  # drops the monthly and yearly counts and the yearly moments
     upgrade()
+    assert db.session.scalar(select(func.count()).select_from(SubtreeMoment)) > 0
     assert db.session.scalar(select(func.count()).select_from(MonthlyAnswerCount)) > 0
     assert db.session.scalar(select(func.count()).select_from(YearlyAnswerCount)) > 0
     assert (
