@@ -25,6 +25,7 @@ from survey_app.models import (
     IndexMoment,
     MonthlyAnswerCount,
     Questionnaire,
+    SubtreeMoment,
     Unit,
     YearlyAnswerCount,
 )
@@ -163,67 +164,89 @@ class UnitFigures:
 
 
 class _Source:
-    """Sums for one questionnaire over a period, keyed by (unit_id, counter_key)."""
+    """Sums for one questionnaire over a period: index moments per unit (its whole subtree, from
+    `subtree_moments`) and per counter (`index_moments`, read when a counter is asked for), and
+    answer counts keyed by (unit_id, counter_key)."""
 
     def __init__(
         self,
         definition: Definition,
         questionnaire_ids: list[int],
-        unit_ids: Sequence[int],
+        units: Sequence[Unit],
+        subtree_ids: Sequence[int],
         filters: Filters,
         period: Period,
     ):
         self.definition = definition
         self.grouping = grouping_of(definition)
-        self.moments: dict[tuple[int, int], analytics.IndexMoments] = {}
-        self.respondents: dict[tuple[int, int], int] = defaultdict(int)
+        self._questionnaire_ids = questionnaire_ids
+        self._filters = filters
+        self._period = period
+        self.unit_moments: dict[int, tuple[int, analytics.IndexMoments]] = {}
         self.respondents_by_channel: dict[str, int] = defaultdict(int)
-        self._count_tables = _count_tables(period, unit_ids, questionnaire_ids, filters)
+        self._counter_moments: dict[int, dict[int, tuple[int, analytics.IndexMoments]]] = {}
+        self._count_tables = _count_tables(period, subtree_ids, questionnaire_ids, filters)
         # Answer counts are read when first needed: an overview of an index questionnaire needs
         # only the moments, a quick-rating overview only its headline question.
         self._counts: dict[str, dict] = {}
         self._cells_by_unit: dict[int, list[tuple[int, int]]] | None = None
-        if self.grouping is not None:
-            self._read_moments(questionnaire_ids, unit_ids, filters, period)
+        if self.grouping is not None and units:
+            self._read_unit_moments(units)
 
-    def _read_moments(self, questionnaire_ids, unit_ids, filters, period) -> None:
-        years, months, edges = whole_years(period)
-        selected = []
-        for granularity, starts in (("year", years), ("month", months)):
-            if starts:
-                selected.append(
-                    (IndexMoment.granularity == granularity) & IndexMoment.period_start.in_(starts)
-                )
-        for start, end in edges:
-            selected.append(
-                (IndexMoment.granularity == "day") & IndexMoment.period_start.between(start, end)
-            )
-        rows = db.session.execute(
-            select(
-                IndexMoment.unit_id,
-                IndexMoment.counter_key,
-                IndexMoment.channel,
-                IndexMoment.respondents,
-                IndexMoment.moments,
-            )
+    def _moment_rows(self, model, key, *conditions):
+        """(unit_id, key, channel, respondents, blob) rows of a moments table in the period."""
+        f = self._filters
+        return db.session.execute(
+            select(model.unit_id, key, model.channel, model.respondents, model.moments)
             .where(
-                IndexMoment.unit_id.in_(unit_ids),
-                IndexMoment.questionnaire_id.in_(questionnaire_ids),
-                IndexMoment.channel.in_(filters.channels),
-                IndexMoment.entered_by.in_(filters.entered_by),
-                or_(*selected),
+                *conditions,
+                model.questionnaire_id.in_(self._questionnaire_ids),
+                model.channel.in_(f.channels),
+                model.entered_by.in_(f.entered_by),
+                _in_period(model, self._period),
             )
             .execution_options(**BINARY_RESULTS)
         )
-        blobs: list[tuple[tuple[int, int], bytes]] = []
-        for unit_id, counter_key, channel, respondents, blob in rows:
-            key = (unit_id, counter_key)
+
+    def _summed(self, rows) -> dict:
+        """key → (respondents, moments) from (unit_id, key, channel, respondents, blob) rows."""
+        blobs, respondents = [], defaultdict(int)
+        for _, key, _, n, blob in rows:
             blobs.append((key, blob))
-            self.respondents[key] += respondents
-            self.respondents_by_channel[channel] += respondents
-        self.moments = analytics.IndexMoments.sum_bytes_by(
-            blobs, self.grouping.items, self.grouping
+            respondents[key] += n
+        summed = analytics.IndexMoments.sum_bytes_by(blobs, self.grouping.items, self.grouping)
+        return {key: (respondents[key], moments) for key, moments in summed.items()}
+
+    def _read_unit_moments(self, units: Sequence[Unit]) -> None:
+        """Each unit's subtree sums; responses per channel from the units no other one holds."""
+        ids = [unit.id for unit in units]
+        rows = list(
+            self._moment_rows(SubtreeMoment, SubtreeMoment.unit_id, SubtreeMoment.unit_id.in_(ids))
         )
+        self.unit_moments = self._summed(rows)
+        paths = [u.path for u in units]
+        outermost = {
+            u.id for u in units if not any(u.path != p and u.path.startswith(p) for p in paths)
+        }
+        for unit_id, _, channel, n, _ in rows:
+            if unit_id in outermost:
+                self.respondents_by_channel[channel] += n
+
+    def moments_of(
+        self, unit: Unit, counter: Counter | None = None
+    ) -> "tuple[int, analytics.IndexMoments | None]":
+        """(respondents, moments) of `unit`'s subtree (`unit` is one of the builder's units, as
+        for its targets), or of one of its counters; (0, None) where nobody answered."""
+        if self.grouping is None:
+            return 0, None
+        if counter is None:
+            return self.unit_moments.get(unit.id, (0, None))
+        if unit.id not in self._counter_moments:
+            rows = self._moment_rows(
+                IndexMoment, IndexMoment.counter_key, IndexMoment.unit_id == unit.id
+            )
+            self._counter_moments[unit.id] = self._summed(rows)
+        return self._counter_moments[unit.id].get(counter.id, (0, None))
 
     def counts_of(self, question_key: str) -> dict[tuple[int, int], dict[str, dict[int, int]]]:
         """(unit_id, counter_key) → question → value → answers, for one question."""
@@ -260,17 +283,25 @@ class _Source:
         return totals
 
     def cell_keys_by_unit(self) -> dict[int, list[tuple[int, int]]]:
-        """unit_id → its (unit_id, counter_key) cells that hold figures (read once per source)."""
+        """unit_id → its (unit_id, counter_key) cells with headline counts (read once)."""
         if self._cells_by_unit is None:
-            cells = (
-                self.moments
-                if self.grouping is not None
-                else self.counts_of(self.definition.headline)
-            )
             self._cells_by_unit = defaultdict(list)
-            for key in cells:
+            for key in self.counts_of(self.definition.headline):
                 self._cells_by_unit[key[0]].append(key)
         return self._cells_by_unit
+
+
+def _in_period(model, period: Period):
+    """The condition selecting `period`'s rows of a moments table: whole years, then whole
+    months, then the days at its edges."""
+    years, months, edges = whole_years(period)
+    selected = []
+    for granularity, starts in (("year", years), ("month", months)):
+        if starts:
+            selected.append((model.granularity == granularity) & model.period_start.in_(starts))
+    for start, end in edges:
+        selected.append((model.granularity == "day") & model.period_start.between(start, end))
+    return or_(*selected)
 
 
 def _count_tables(period: Period, unit_ids, questionnaire_ids, filters: Filters) -> list[tuple]:
@@ -350,12 +381,18 @@ class FigureBuilder:
         self._paths = self._read_subtree_paths()
         subtree_ids = self._subtree_unit_ids()
         self.source = _Source(
-            self.definition, self.questionnaire_ids, subtree_ids, filters, filters.period
+            self.definition,
+            self.questionnaire_ids,
+            self.units,
+            subtree_ids,
+            filters,
+            filters.period,
         )
         self.previous = (
             _Source(
                 self.definition,
                 self.questionnaire_ids,
+                self.units,
                 subtree_ids,
                 filters,
                 filters.period.previous(),
@@ -396,26 +433,22 @@ class FigureBuilder:
         by_unit = source.cell_keys_by_unit()
         return [key for unit_id in self._ids_under(unit) for key in by_unit.get(unit_id, ())]
 
-    def cell_keys_of(self, unit: Unit, *, previous: bool = False) -> list[tuple[int, int]]:
-        """The (unit_id, counter_key) cells under `unit`'s subtree, this period or the previous."""
-        source = self.previous if previous else self.source
-        return [] if source is None else self._keys_under(unit, source)
-
     def index_report_of(
         self,
         source: _Source,
-        keys: list[tuple[int, int]],
+        unit: Unit,
+        counter: Counter | None,
         target: float | None,
         settle: tuple[str, ...] = ("index",),
     ) -> "analytics.IndexReport | None":
-        """Every index figure (items, factors, contents, index) for the moments under `keys`;
-        None for a questionnaire without an index or without any moments there. Only the
-        `settle` levels get "responses to settle" (a t-quantile search each)."""
-        present = [source.moments[k] for k in keys if k in source.moments]
-        if source.grouping is None or not present:
+        """Every index figure (items, factors, contents, index) of `unit`'s subtree or one of its
+        counters; None for a questionnaire without an index or without any moments there. Only
+        the `settle` levels get "responses to settle" (a t-quantile search each)."""
+        _, moments = source.moments_of(unit, counter)
+        if moments is None:
             return None
         return analytics.index_from_moments(
-            sum(present[1:], present[0]),
+            moments,
             source.grouping,
             confidence=self.filters.confidence,
             target=target,
@@ -426,21 +459,23 @@ class FigureBuilder:
     def headline_of(
         self,
         source: _Source,
-        keys: list[tuple[int, int]],
+        unit: Unit,
+        counter: Counter | None,
         target: float | None,
         settle: tuple[str, ...] = ("index",),
     ) -> tuple[Figure, dict[str, Figure], int]:
-        """(headline, factor figures, respondents) for the sums under `keys`."""
+        """(headline, factor figures, respondents) of `unit`'s subtree or one of its counters."""
         f = self.filters
         if source.grouping is not None:
-            respondents = sum(source.respondents[k] for k in keys)
-            report = self.index_report_of(source, keys, target, settle)
+            respondents, _ = source.moments_of(unit, counter)
+            report = self.index_report_of(source, unit, counter, target, settle)
             if report is None:
                 return Figure(0), {}, 0
             factors = {key: figure_from_index(fig) for key, fig in report.factors.items()}
             return figure_from_index(report.index), factors, respondents
         question = self.definition.question(self.definition.headline)
         by_cell = source.counts_of(question.key)
+        keys = self._keys_under(unit, source) if counter is None else [(unit.id, counter.id)]
         counts = _sum_counts(by_cell[k] for k in keys if k in by_cell).get(question.key, {})
         n = sum(counts.values())
         positive = sum(c for v, c in counts.items() if v in question.positive)
@@ -475,16 +510,14 @@ class FigureBuilder:
 
     def for_unit(self, unit: Unit, *, details: bool = False) -> UnitFigures:
         target = self.targets[unit.id]
-        keys = self._keys_under(unit, self.source)
         settle = ("factor", "index") if details else ("index",)
         headline, factors, respondents = self.headline_of(
-            self.source, keys, target.threshold, settle
+            self.source, unit, None, target.threshold, settle
         )
         figures = UnitFigures(unit, None, respondents, headline, target, factors=factors)
         if self.previous is not None:
-            previous_keys = self._keys_under(unit, self.previous)
             figures.previous, _, _ = self.headline_of(
-                self.previous, previous_keys, target.threshold, settle=()
+                self.previous, unit, None, target.threshold, settle=()
             )
             figures.change = change_between(headline, figures.previous, self.filters.confidence)
         if details:
@@ -498,15 +531,14 @@ class FigureBuilder:
 
     def for_counter(self, unit: Unit, counter: Counter, *, details: bool = True) -> UnitFigures:
         target = self.targets[unit.id]
-        key = [(unit.id, counter.id)]
         settle = ("factor", "index") if details else ("index",)
         headline, factors, respondents = self.headline_of(
-            self.source, key, target.threshold, settle
+            self.source, unit, counter, target.threshold, settle
         )
         figures = UnitFigures(unit, counter, respondents, headline, target, factors=factors)
         if self.previous is not None:
             figures.previous, _, _ = self.headline_of(
-                self.previous, key, target.threshold, settle=()
+                self.previous, unit, counter, target.threshold, settle=()
             )
             figures.change = change_between(headline, figures.previous, self.filters.confidence)
         if details:
@@ -556,7 +588,6 @@ def monthly_trend(
     starts = [_add_months(first, i) for i in range(months)]
     definition, questionnaire_ids = _questionnaire_versions(filters.questionnaire_key)
     grouping = grouping_of(definition)
-    unit_ids = [unit.id] if counter else list_subtree_unit_ids(unit)
     target = resolve_targets(
         [unit],
         metric="headline",
@@ -567,13 +598,15 @@ def monthly_trend(
     )[unit.id].threshold
     figures: dict[date, Figure] = {}
     if grouping is not None:
-        query = select(IndexMoment.period_start, IndexMoment.moments).where(
-            IndexMoment.granularity == "month",
-            IndexMoment.period_start.in_(starts),
-            IndexMoment.unit_id.in_(unit_ids),
-            IndexMoment.questionnaire_id.in_(questionnaire_ids),
-            IndexMoment.channel.in_(filters.channels),
-            IndexMoment.entered_by.in_(filters.entered_by),
+        # A unit's trend reads its subtree's sums: a dozen rows per channel, not one per cell.
+        model = IndexMoment if counter is not None else SubtreeMoment
+        query = select(model.period_start, model.moments).where(
+            model.granularity == "month",
+            model.period_start.in_(starts),
+            model.unit_id == unit.id,
+            model.questionnaire_id.in_(questionnaire_ids),
+            model.channel.in_(filters.channels),
+            model.entered_by.in_(filters.entered_by),
         )
         if counter is not None:
             query = query.where(IndexMoment.counter_key == counter.id)
@@ -589,6 +622,7 @@ def monthly_trend(
             figures[start] = figure_from_index(report.index)
     else:
         question = definition.question(definition.headline)
+        unit_ids = [unit.id] if counter else list_subtree_unit_ids(unit)
         monthly = MonthlyAnswerCount
         query = (
             select(monthly.month, monthly.value, func.sum(monthly.n))

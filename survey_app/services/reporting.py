@@ -294,7 +294,7 @@ def _unweighted_rows(builder: FigureBuilder, units: list[Unit]) -> list[UnitRow]
     for unit in units:
         figures = builder.for_unit(unit)
         # Contents only (no target: verdicts and "responses to settle" are costly per figure).
-        report = builder.index_report_of(builder.source, builder.cell_keys_of(unit), None)
+        report = builder.index_report_of(builder.source, unit, None, None)
         rows.append(
             UnitRow(
                 unit,
@@ -576,8 +576,7 @@ def _weighted_rows(
             )
             last = figure_from_index(p_report.index) if p_report is not None else Figure(0)
         else:
-            previous_keys = builder.cell_keys_of(unit, previous=True)
-            last, _, _ = builder.headline_of(builder.previous, previous_keys, target.threshold)
+            last, _, _ = builder.headline_of(builder.previous, unit, None, target.threshold)
         change = change_between(headline, last, filters.confidence)
         rows.append(UnitRow(unit, headline, factors, contents, target, last, change))
     if collapsed_total:

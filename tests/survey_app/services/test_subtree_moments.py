@@ -173,3 +173,21 @@ def test_rebuilding_the_sums_gives_what_settling_kept(app, tree):
     }
     assert written == len(before) > 0
     assert after == before
+
+
+def test_figures_read_the_subtree_sums_without_counting_nested_units_twice(app, tree):
+    from survey_app.services.figures import FigureBuilder, Filters
+    from survey_app.services.periods import period_of
+
+    submit_spread(40, [("P-W1", "Q1"), ("P-W1", "Q2"), ("P-C1", "Q1"), ("P", None)], seed=5)
+    filters = Filters("sipas-counter", period_of("year", NOW.date()), min_n=5)
+    nested = FigureBuilder([tree.province, tree.ward, tree.commune], filters)
+    # Responses per channel (the annual report's channel table) count each response once.
+    assert sum(nested.source.respondents_by_channel.values()) == 40
+    assert nested.source.respondents_by_channel == {"web": 20, "qr_counter": 20}
+    province = nested.for_unit(tree.province)
+    assert province.respondents == 40
+    assert [nested.for_unit(u).respondents for u in (tree.ward, tree.commune)] == [20, 10]
+    # A counter's figures come from its own cells.
+    counter = nested.for_counter(tree.ward, tree.q1, details=False)
+    assert counter.respondents == 10
