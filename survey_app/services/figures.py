@@ -20,6 +20,7 @@ from questionnaires import Definition
 from survey_app.extensions import db
 from survey_app.models import (
     CHANNELS,
+    ENTERED_BY,
     AnswerCount,
     Counter,
     IndexMoment,
@@ -57,6 +58,17 @@ class Filters:
     @property
     def entered_by(self) -> tuple[str, ...]:
         return ("citizen", "staff") if self.include_staff_entered else ("citizen",)
+
+    def conditions_on(self, table) -> list:
+        """The channel and entered-by conditions on a counts or moments table. A filter that
+        lets every value through is left out: the database then compares nothing per row (a
+        province's year of counts: 30 ms with the six-channel test, 15 without)."""
+        conditions = []
+        if set(self.channels) != set(CHANNELS):
+            conditions.append(table.channel.in_(self.channels))
+        if set(self.entered_by) != set(ENTERED_BY):
+            conditions.append(table.entered_by.in_(self.entered_by))
+        return conditions
 
 
 @dataclass(frozen=True)
@@ -201,8 +213,7 @@ class _Source:
             .where(
                 *conditions,
                 model.questionnaire_id.in_(self._questionnaire_ids),
-                model.channel.in_(f.channels),
-                model.entered_by.in_(f.entered_by),
+                *f.conditions_on(model),
                 _in_period(model, self._period),
             )
             .execution_options(**BINARY_RESULTS)
@@ -323,8 +334,7 @@ def _count_tables(period: Period, unit_ids, questionnaire_ids, filters: Filters)
             (
                 table.unit_id.in_(unit_ids),
                 table.questionnaire_id.in_(questionnaire_ids),
-                table.channel.in_(filters.channels),
-                table.entered_by.in_(filters.entered_by),
+                *filters.conditions_on(table),
                 in_period,
             ),
         )
@@ -463,15 +473,23 @@ class FigureBuilder:
         counter: Counter | None,
         target: float | None,
         settle: tuple[str, ...] = ("index",),
+        *,
+        with_factors: bool = True,
     ) -> tuple[Figure, dict[str, Figure], int]:
-        """(headline, factor figures, respondents) of `unit`'s subtree or one of its counters."""
+        """(headline, factor figures, respondents) of `unit`'s subtree or one of its counters.
+        Without `with_factors` (the previous period: only its headline is shown), no factor
+        figures are built."""
         f = self.filters
         if source.grouping is not None:
             respondents, _ = source.moments_of(unit, counter)
             report = self.index_report_of(source, unit, counter, target, settle)
             if report is None:
                 return Figure(0), {}, 0
-            factors = {key: figure_from_index(fig) for key, fig in report.factors.items()}
+            factors = (
+                {key: figure_from_index(fig) for key, fig in report.factors.items()}
+                if with_factors
+                else {}
+            )
             return figure_from_index(report.index), factors, respondents
         question = self.definition.question(self.definition.headline)
         by_cell = source.counts_of(question.key)
@@ -517,7 +535,7 @@ class FigureBuilder:
         figures = UnitFigures(unit, None, respondents, headline, target, factors=factors)
         if self.previous is not None:
             figures.previous, _, _ = self.headline_of(
-                self.previous, unit, None, target.threshold, settle=()
+                self.previous, unit, None, target.threshold, settle=(), with_factors=False
             )
             figures.change = change_between(headline, figures.previous, self.filters.confidence)
         if details:
@@ -538,7 +556,7 @@ class FigureBuilder:
         figures = UnitFigures(unit, counter, respondents, headline, target, factors=factors)
         if self.previous is not None:
             figures.previous, _, _ = self.headline_of(
-                self.previous, unit, counter, target.threshold, settle=()
+                self.previous, unit, counter, target.threshold, settle=(), with_factors=False
             )
             figures.change = change_between(headline, figures.previous, self.filters.confidence)
         if details:
@@ -605,8 +623,7 @@ def monthly_trend(
             model.period_start.in_(starts),
             model.unit_id == unit.id,
             model.questionnaire_id.in_(questionnaire_ids),
-            model.channel.in_(filters.channels),
-            model.entered_by.in_(filters.entered_by),
+            *filters.conditions_on(model),
         )
         if counter is not None:
             query = query.where(IndexMoment.counter_key == counter.id)
@@ -631,8 +648,7 @@ def monthly_trend(
                 monthly.month.in_(starts),
                 monthly.unit_id.in_(unit_ids),
                 monthly.questionnaire_id.in_(questionnaire_ids),
-                monthly.channel.in_(filters.channels),
-                monthly.entered_by.in_(filters.entered_by),
+                *filters.conditions_on(monthly),
             )
             .group_by(monthly.month, monthly.value)
         )

@@ -576,7 +576,9 @@ def _weighted_rows(
             )
             last = figure_from_index(p_report.index) if p_report is not None else Figure(0)
         else:
-            last, _, _ = builder.headline_of(builder.previous, unit, None, target.threshold)
+            last, _, _ = builder.headline_of(
+                builder.previous, unit, None, target.threshold, with_factors=False
+            )
         change = change_between(headline, last, filters.confidence)
         rows.append(UnitRow(unit, headline, factors, contents, target, last, change))
     if collapsed_total:

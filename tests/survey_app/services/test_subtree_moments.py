@@ -4,6 +4,7 @@ to the sum of every cell in its subtree, over counters; a change to the tree reb
 
 import random
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -191,3 +192,10 @@ def test_figures_read_the_subtree_sums_without_counting_nested_units_twice(app, 
     # A counter's figures come from its own cells.
     counter = nested.for_counter(tree.ward, tree.q1, details=False)
     assert counter.respondents == 10
+    # One channel of the two: half of everything, cells and subtrees alike.
+    web = FigureBuilder([tree.province, tree.ward], replace(filters, channels=("web",)))
+    assert web.source.respondents_by_channel == {"web": 20}
+    assert web.for_unit(tree.province).respondents == 20
+    # Places and channels alternate in step: Q1's responses all came on the web, Q2's by QR.
+    assert web.for_counter(tree.ward, tree.q1, details=False).respondents == 10
+    assert web.for_counter(tree.ward, tree.q2, details=False).respondents == 0
