@@ -303,6 +303,20 @@ def test_seed_demo_creates_a_province_with_counters_and_responses(runner):
     assert "answer counts agree with the answers" in checked.output
 
 
+def test_seed_demo_loads_rows_in_ascending_response_id(runner):
+    """Seeded response ids ascend in the order the rows are loaded, across chunks, so the rows
+    go to the end of the answers' unique index (SQLite keeps it during the load). The answers'
+    own ids record that order. Ids are still random version-4 UUIDs."""
+    from survey_app.services.demo import seed_demo
+
+    seed_demo(700, chunk_size=200)  # four chunks
+    db.session.commit()
+    loaded = list(db.session.scalars(select(Answer.response_id).order_by(Answer.id)))
+    assert len(set(loaded)) == 700
+    assert loaded == sorted(loaded, key=lambda response_id: response_id.bytes)
+    assert {response_id.version for response_id in loaded} == {4}
+
+
 def test_check_counts_detects_a_tampered_count_and_rebuild_counts_repairs_it(runner):
     seed(runner)
     cell = db.session.scalars(select(AnswerCount).order_by(AnswerCount.n.desc()).limit(1)).one()
