@@ -6,7 +6,8 @@ small tables (cost follows cells, not responses), and the analytics package turn
 shares, indices, intervals and verdicts.
 """
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -364,6 +365,44 @@ def _sum_counts(parts: Iterable[dict[str, dict[int, int]]]) -> dict[str, dict[in
     return total
 
 
+class ReportCache:
+    """Index reports by the exact sums and options they are computed from, per process, the least
+    recently used dropped first. `index_from_moments` is a pure function of those, so a hit is
+    the same report: a dashboard refreshed while nothing new was settled, and the previous
+    period's figures (which rarely change), are computed once instead of on every request. New
+    responses change the sums, hence the key: nothing is ever stale."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: OrderedDict[tuple, tuple] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def report(
+        self, moments: "analytics.IndexMoments", grouping, **options
+    ) -> "analytics.IndexReport":
+        # The grouping is kept in the entry, so its id cannot be reused while the entry lives.
+        key = (moments.to_bytes(), id(grouping), tuple(sorted(options.items())))
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] is grouping:
+                self._entries.move_to_end(key)
+                return entry[1]
+        report = analytics.index_from_moments(moments, grouping, **options)
+        with self._lock:
+            self._entries[key] = (grouping, report)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return report
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+# Enough for a few dozen units × this and the previous period × a handful of filter choices.
+REPORTS = ReportCache(2048)
+
+
 class FigureBuilder:
     """Figures for a set of units (each rolled up over its subtree) and their counters.
 
@@ -457,7 +496,7 @@ class FigureBuilder:
         _, moments = source.moments_of(unit, counter)
         if moments is None:
             return None
-        return analytics.index_from_moments(
+        return REPORTS.report(
             moments,
             source.grouping,
             confidence=self.filters.confidence,
@@ -633,7 +672,7 @@ def monthly_trend(
             grouping,
         )
         for start, moments in by_month.items():
-            report = analytics.index_from_moments(
+            report = REPORTS.report(
                 moments, grouping, confidence=filters.confidence, target=target, min_n=filters.min_n
             )
             figures[start] = figure_from_index(report.index)
