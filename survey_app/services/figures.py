@@ -36,7 +36,7 @@ from survey_app.services.questionnaires import definition_of, get_current_questi
 from survey_app.services.rollup import Backlog, settle_if_short, settle_pending
 from survey_app.services.sql import BINARY_RESULTS
 from survey_app.services.targets import ApplicableTarget, resolve_targets
-from survey_app.services.units import list_subtree_unit_ids
+from survey_app.services.units import list_subtree_unit_ids, path_ids
 
 CHANNEL_GROUPS = {
     "kiosk": ("kiosk",),
@@ -236,10 +236,8 @@ class _Source:
             self._moment_rows(SubtreeMoment, SubtreeMoment.unit_id, SubtreeMoment.unit_id.in_(ids))
         )
         self.unit_moments = self._summed(rows)
-        paths = [u.path for u in units]
-        outermost = {
-            u.id for u in units if not any(u.path != p and u.path.startswith(p) for p in paths)
-        }
+        chosen = set(ids)
+        outermost = {u.id for u in units if chosen.isdisjoint(path_ids(u.path)[:-1])}
         for unit_id, _, channel, n, _ in rows:
             if unit_id in outermost:
                 self.respondents_by_channel[channel] += n
