@@ -397,8 +397,9 @@ class ReportCache:
             self._entries.clear()
 
 
-# Enough for a few dozen units × this and the previous period × a handful of filter choices.
-REPORTS = ReportCache(2048)
+# A report holds ~32 KiB (its sums, variance matrix and figures; measured): 512 of them, ~16 MiB
+# per worker, cover a province's pages (~140 reports) for several filter choices.
+REPORTS = ReportCache(512)
 
 
 class FigureBuilder:
