@@ -426,8 +426,9 @@ class FigureBuilder:
         self.filters = filters
         self.units = list(units)
         self.definition, self.questionnaire_ids = _questionnaire_versions(filters.questionnaire_key)
-        self._paths = self._read_subtree_paths()
-        subtree_ids = self._subtree_unit_ids()
+        # id → path of every unit in the builder's subtrees (reports read it too).
+        self.subtree_paths = self._read_subtree_paths()
+        subtree_ids = list(self.subtree_paths)
         self.source = _Source(
             self.definition,
             self.questionnaire_ids,
@@ -467,15 +468,8 @@ class FigureBuilder:
         )
         return dict(db.session.execute(query).all())
 
-    def _subtree_unit_ids(self) -> list[int]:
-        return list(self._paths)
-
-    def _unit_paths(self) -> dict[int, str]:
-        """id → path of every unit in the builder's subtrees (those that hold cells among them)."""
-        return self._paths
-
     def _ids_under(self, unit: Unit) -> list[int]:
-        return [i for i, path in self._paths.items() if path.startswith(unit.path)]
+        return [i for i, path in self.subtree_paths.items() if path.startswith(unit.path)]
 
     def _keys_under(self, unit: Unit, source: _Source) -> list[tuple[int, int]]:
         by_unit = source.cell_keys_by_unit()

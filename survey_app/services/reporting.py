@@ -215,7 +215,7 @@ def build_annual_report(
     )
     builder = FigureBuilder(units, filters)
     definition = builder.definition
-    frame = load_frame(year, builder._subtree_unit_ids())
+    frame = load_frame(year, list(builder.subtree_paths))
     notes: list[str] = []
     if frame:
         rows, weighted_items, notes = _weighted_rows(builder, units, frame, year)
@@ -516,8 +516,8 @@ def _weighted_rows(
     questions = _scored_questions(definition, grouping)
     keys = [q.key for q in questions]
     positive = {q.key: q.positive for q in questions}
-    subtree = builder._subtree_unit_ids()
-    paths = builder._unit_paths()
+    paths = builder.subtree_paths
+    subtree = list(paths)
 
     def figures_for(period: Period, year_frame: dict):
         data = load_design_data(
@@ -879,7 +879,7 @@ def _channel_counts(builder: FigureBuilder) -> dict[str, int]:
     rows = db.session.execute(
         select(Response.channel, func.count())
         .where(
-            Response.unit_id.in_(builder._subtree_unit_ids()),
+            Response.unit_id.in_(list(builder.subtree_paths)),
             Response.questionnaire_id.in_(builder.questionnaire_ids),
             Response.local_day.between(f.period.start, f.period.end),
             Response.entered_by.in_(f.entered_by),
