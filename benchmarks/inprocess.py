@@ -10,7 +10,7 @@ from flask import Flask
 @contextlib.contextmanager
 def app_context(url: str) -> Iterator[Flask]:
     from survey_app import create_app
-    from survey_app.extensions import db
+    from survey_app.extensions import db, dispose_engines
 
     app = create_app({"SECRET_KEY": "bench-not-secret", "SQLALCHEMY_DATABASE_URI": url})
     logging.getLogger("survey_app").setLevel(logging.WARNING)
@@ -19,7 +19,7 @@ def app_context(url: str) -> Iterator[Flask]:
             yield app
         finally:
             db.session.remove()
-            db.engine.dispose()
+            dispose_engines()
 
 
 def demo_targets() -> tuple[int, list[tuple[str, str]]]:

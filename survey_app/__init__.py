@@ -9,7 +9,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from survey_app.config import Config, config_from_environment
-from survey_app.extensions import babel, csrf, db, login_manager, migrate
+from survey_app.extensions import (
+    STORING_BIND,
+    STORING_ENGINE_OPTIONS,
+    babel,
+    csrf,
+    db,
+    login_manager,
+    migrate,
+)
 
 
 def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
@@ -27,6 +35,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
         app.config.from_object(config)
     _require_secret_key(app)
     _ensure_sqlite_directory(app.config["SQLALCHEMY_DATABASE_URI"])
+    _add_storing_bind(app.config)
 
     from survey_app import (
         models,  # noqa: F401  (registers every table with the metadata)
@@ -78,6 +87,17 @@ def _ensure_sqlite_directory(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _add_storing_bind(config: dict[str, Any]) -> None:
+    """PostgreSQL: the storing engine (extensions.STORING_BIND) on the same database."""
+    from sqlalchemy.engine import make_url
+
+    url = config["SQLALCHEMY_DATABASE_URI"]
+    if make_url(url).get_backend_name() == "postgresql":
+        binds = dict(config.get("SQLALCHEMY_BINDS") or {})
+        binds.setdefault(STORING_BIND, {"url": url, **STORING_ENGINE_OPTIONS})
+        config["SQLALCHEMY_BINDS"] = binds
 
 
 def _migrations_dir():

@@ -5,7 +5,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import Engine, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints make migrations reviewable and portable between SQLite and PostgreSQL.
@@ -31,3 +31,22 @@ login_manager = LoginManager()
 # Flask-Login's "strong" protection drops a session whose browser fingerprint changes.
 login_manager.session_protection = "strong"
 login_manager.login_view = "auth.login"
+
+# PostgreSQL: the engine that stores API submissions (services/submissions.storing_connection),
+# a Flask-SQLAlchemy bind with no models. Its statements commit by themselves and it does not
+# ping a connection before each use: one round trip per submission instead of two. A connection
+# the server dropped is found by using it, and the submission is stored again on a fresh one.
+STORING_BIND = "storing"
+STORING_ENGINE_OPTIONS = {"pool_pre_ping": False, "isolation_level": "AUTOCOMMIT"}
+
+
+def storing_engine() -> Engine:
+    """The storing bind's engine; on SQLite the one engine, on which writers take turns
+    (write_turns.py), and which keeps its usual transactions."""
+    return db.engines.get(STORING_BIND, db.engine)
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection of this app's engines (the storing bind's too)."""
+    for engine in db.engines.values():
+        engine.dispose()

@@ -20,7 +20,7 @@ from flask_migrate import upgrade
 from questionnaires import load_definitions
 from survey_app import create_app
 from survey_app.config import TestingConfig
-from survey_app.extensions import db
+from survey_app.extensions import db, dispose_engines
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -104,7 +104,7 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
     with app.app_context():
         upgrade()
         db.session.remove()
-        db.engine.dispose()
+        dispose_engines()
     yield url
     if drop:
         drop()
@@ -138,7 +138,7 @@ def app(database_url, shipped_definitions) -> Iterator[Flask]:
             yield application
         finally:
             db.session.remove()
-            db.engine.dispose()
+            dispose_engines()
 
 
 @pytest.fixture

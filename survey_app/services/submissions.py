@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import DBAPIError
 
 from survey_app.errors import Conflict, ValidationError
-from survey_app.extensions import db
+from survey_app.extensions import db, storing_engine
 from survey_app.models import CHANNELS, ENTERED_BY, LOCALES, Response
 from survey_app.services.answers import CleanAnswer, validate_answers
 from survey_app.services.catalogue import catalogue
@@ -103,7 +104,7 @@ def submit_response(
     already stored with other content. Adds and flushes only: the caller commits.
 
     `connection`: a connection from `storing_connection()`, for a caller that stores nothing but
-    this response (the API); the INSERT then commits by itself.
+    this response (the API: see `submit_alone`); the INSERT then commits by itself.
     """
     policy = policy or SubmissionPolicy()
     now = now or utcnow()
@@ -198,7 +199,7 @@ def submit_response(
     )
     day = local_day(submitted_at or now, policy.timezone)
     execute = (connection or db.session).execute
-    inserted = execute(
+    stored = execute(
         _response_insert(),
         {
             "id": response_id,
@@ -218,8 +219,8 @@ def submit_response(
             "survey_year": survey_year,
             "pending_answers": encode_answers(rows),
         },
-    ).first()
-    if inserted is None:
+    ).rowcount
+    if stored == 0:
         stored_hash = execute(
             select(Response.content_hash).where(Response.id == response_id)
         ).scalar()
@@ -245,19 +246,35 @@ def storing_connection() -> Iterator[Connection]:
     A refused payload has written nothing, so closing the connection without a commit loses
     nothing.
 
-    It skips the ORM session's bookkeeping. On PostgreSQL each statement commits by itself, so
-    the one INSERT is its own transaction, without BEGIN and COMMIT round trips: together about
-    a quarter of a submission's CPU there (benchmarks/README.md). SQLite keeps its usual
-    transaction: switching a SQLite connection's isolation level costs a PRAGMA each way."""
-    with db.engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execution_options(isolation_level="AUTOCOMMIT")
+    It skips the ORM session's bookkeeping. On PostgreSQL it comes from the storing engine
+    (extensions.STORING_BIND): each statement commits by itself, so the one INSERT is its own
+    transaction, and no ping precedes it: one round trip instead of four (ping, BEGIN, INSERT,
+    COMMIT). SQLite keeps its usual transaction on its one engine."""
+    with storing_engine().connect() as connection:
         yield connection
         connection.commit()
 
 
+def submit_alone(payload: Any, **options: Any) -> SubmissionResult:
+    """`submit_response(payload, **options)` on a `storing_connection()`, for a caller that
+    stores nothing else (the API). The storing engine does not ping its connections first, so a
+    connection the server dropped (a restart, an idle timeout) fails when used; SQLAlchemy then
+    discards it, and the response is stored once more on a fresh one. Safe: the INSERT is keyed
+    by the response's id, so if the first attempt did commit, the second finds it stored."""
+    try:
+        with storing_connection() as connection:
+            return submit_response(payload, connection=connection, **options)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        log.warning("a storing connection was dropped (%s); storing again", error.orig)
+    with storing_connection() as connection:
+        return submit_response(payload, connection=connection, **options)
+
+
 # The one INSERT of the request path, per database: compiled once, not per request. A replay of
-# a stored id inserts nothing (ON CONFLICT DO NOTHING) and returns no row.
+# a stored id inserts nothing (ON CONFLICT DO NOTHING): its row count, which SQLAlchemy keeps for
+# an INSERT only when asked (preserve_rowcount), is 0.
 _RESPONSE_INSERTS: dict[str, Any] = {}
 
 
@@ -267,7 +284,7 @@ def _response_insert():
         _RESPONSE_INSERTS[dialect] = (
             upsert_insert(Response.__table__)
             .on_conflict_do_nothing(index_elements=["id"])
-            .returning(Response.__table__.c.id)
+            .execution_options(preserve_rowcount=True)
         )
     return _RESPONSE_INSERTS[dialect]
 

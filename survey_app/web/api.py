@@ -7,11 +7,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from survey_app.extensions import csrf
 from survey_app.services.questionnaires import get_current_questionnaire
-from survey_app.services.submissions import (
-    SubmissionPolicy,
-    storing_connection,
-    submit_response,
-)
+from survey_app.services.submissions import SubmissionPolicy, submit_alone
 from survey_app.web.jsonbody import read_json_object
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -48,13 +44,9 @@ def create_response():
 
         return submit_from_kiosk()
     payload = read_json_object()
-    with storing_connection() as connection:
-        result = submit_response(
-            payload,
-            channel="web",
-            policy=SubmissionPolicy.from_config(current_app.config),
-            connection=connection,
-        )
+    result = submit_alone(
+        payload, channel="web", policy=SubmissionPolicy.from_config(current_app.config)
+    )
     body = {
         "id": str(result.response_id),
         "status": "created" if result.created else "already_stored",

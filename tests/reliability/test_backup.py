@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from survey_app import create_app
-from survey_app.extensions import db
+from survey_app.extensions import db, dispose_engines
 from survey_app.models import Answer, Response
 from survey_app.services.counts import compare_answer_counts
 from survey_app.services.rollup import settle_pending
@@ -129,7 +129,7 @@ def test_a_backup_taken_during_writes_restores_complete_and_consistent(
         check = restored_app.test_cli_runner().invoke(args=["check-counts"])
         assert check.exit_code == 0 and "agree" in check.output, check.output
         db.session.remove()
-        db.engine.dispose()
+        dispose_engines()
 
 
 def test_a_backup_never_overwrites_a_file(runner, sqlite_only, tmp_path):

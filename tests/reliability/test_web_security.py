@@ -14,7 +14,7 @@ from flask import request
 
 from survey_app import create_app
 from survey_app.config import Config
-from survey_app.extensions import db
+from survey_app.extensions import db, dispose_engines
 from survey_app.settler import stop_settler
 from tests.reliability.known_bugs import xfail_if_known
 from tests.reliability.server import REPO, free_port
@@ -47,7 +47,7 @@ def production_app(database_url, app):
         stop_settler(application)  # production apps settle in the background; not after the test
         with application.app_context():
             db.session.remove()
-            db.engine.dispose()
+            dispose_engines()
 
 
 # Headers

@@ -5,9 +5,10 @@ Both must change cost only, never what is stored or read."""
 from datetime import date
 
 import psycopg
-from sqlalchemy import LargeBinary, String, literal, select, update
+import pytest
+from sqlalchemy import LargeBinary, String, func, literal, select, text, update
 
-from survey_app.extensions import db
+from survey_app.extensions import db, storing_engine
 from survey_app.models import Response, Unit
 from survey_app.services.sql import BINARY_RESULTS
 from survey_app.services.submissions import storing_connection
@@ -48,24 +49,48 @@ def test_an_api_submission_is_committed_when_it_is_acknowledged(client, tree):
     assert payload["id"] in _stored_ids()
 
 
-def test_a_refused_submission_leaves_no_row_and_the_pool_in_its_usual_mode(client, tree, backend):
+def test_a_refused_submission_leaves_no_row_and_sessions_their_transactions(client, tree):
     refused = counter_payload(unit="NO-SUCH-UNIT")
     assert client.post("/api/v1/responses", json=refused).status_code == 422
     assert refused["id"] not in _stored_ids()
-    # The pool's connections are back in their usual mode: the ORM session's transactions
-    # (everything but the API's submissions) still begin, commit and roll back.
-    idle = [db.engine.raw_connection() for _ in range(db.engine.pool.checkedin())]
-    try:
-        if backend == "postgresql":
-            assert idle and not any(c.driver_connection.autocommit for c in idle)
-    finally:
-        for connection in idle:
-            connection.close()
+    # The ORM session's transactions (everything but the API's submissions) still begin, commit
+    # and roll back.
     ward = db.session.get(Unit, tree.ward.id)
     ward.name_vi = "đổi rồi bỏ"
     db.session.flush()
     db.session.rollback()
     assert db.session.scalar(select(Unit.name_vi).where(Unit.id == tree.ward.id)) == "Phường An Lạc"
+
+
+def test_postgresql_stores_on_an_engine_of_its_own_and_sqlite_on_its_one_engine(app, backend):
+    engine = storing_engine()
+    if backend == "sqlite":
+        assert engine is db.engine  # its writers take turns on the one engine (write_turns.py)
+        return
+    assert engine is not db.engine and engine.url == db.engine.url
+    with engine.connect() as storing, db.engine.connect() as usual:
+        assert storing.connection.driver_connection.autocommit
+        assert not usual.connection.driver_connection.autocommit
+
+
+def test_a_storing_connection_the_server_dropped_is_replaced_and_the_response_stored_once(
+    client, tree, backend
+):
+    if backend != "postgresql":
+        pytest.skip("SQLite has no server to drop a connection")
+    assert client.post("/api/v1/responses", json=counter_payload()).status_code == 201
+    with storing_engine().connect() as connection:  # the one the pool keeps for the next request
+        pid = connection.connection.driver_connection.info.backend_pid
+    db.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    db.session.commit()
+
+    payload = counter_payload()
+    response = client.post("/api/v1/responses", json=payload)
+    assert response.status_code == 201, response.json
+    assert response.json == {"id": payload["id"], "status": "created"}
+    assert db.session.scalar(select(func.count()).where(Response.id == payload["id"])) == 1
+    with storing_engine().connect() as connection:
+        assert connection.connection.driver_connection.info.backend_pid != pid
 
 
 def test_storing_connection_commits_each_statement_on_postgresql(app, backend, tree):

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, func, insert, select, update
 
 from survey_app import create_app
 from survey_app.errors import ValidationError
-from survey_app.extensions import db
+from survey_app.extensions import db, dispose_engines
 from survey_app.models import Answer, AnswerCount, Counter, IndexMoment, Response, Unit
 from survey_app.services.counts import compare_answer_counts
 from survey_app.services.figures import FigureBuilder, Filters
@@ -139,7 +139,7 @@ def run_settlers(database_url: str, count: int, batch_size: int) -> list[int]:
                 errors.append(error)
             finally:
                 db.session.remove()
-                db.engine.dispose()
+                dispose_engines()
 
     threads = [threading.Thread(target=settle, args=(app,)) for app in apps]
     for thread in threads:
@@ -183,7 +183,7 @@ def test_the_background_settler_settles_without_a_reader(database_url, shipped_d
     finally:
         stop_settler(server)
         with server.app_context():
-            db.engine.dispose()
+            dispose_engines()
 
 
 def test_a_unit_deactivated_here_is_refused_at_once(app, tree, client):

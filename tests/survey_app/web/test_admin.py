@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from survey_app import create_app
-from survey_app.extensions import db
+from survey_app.extensions import db, dispose_engines
 from survey_app.models import (
     ApiKey,
     AuditEvent,
@@ -766,5 +766,5 @@ def test_a_post_without_a_csrf_token_is_refused_and_changes_nothing(database_url
         assert forged.status_code == 400
     finally:
         with protected.app_context():
-            db.engine.dispose()
+            dispose_engines()
     assert count(Counter) == 3 and events("counter.create") == []

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from survey_app.extensions import db
+from survey_app.extensions import db, dispose_engines
 from survey_app.models import Answer, AuditEvent, DossierRating, PosterCode, RateLimitHit, Response
 from survey_app.services.accounts import add_scope, create_account
 from survey_app.services.api_keys import create_api_key
@@ -64,7 +64,7 @@ def app_with(database_url, app):
     for other in made:
         with other.app_context():
             db.session.remove()
-            db.engine.dispose()
+            dispose_engines()
 
 
 def poster(tree, counter="q1"):
