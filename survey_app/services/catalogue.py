@@ -73,13 +73,16 @@ class Catalogue:
         return value
 
     def unit(self, code: str) -> UnitEntry | None:
-        """The unit with `code`, following former codes and mergers (units.find_unit_by_code)."""
-
-        def load():
+        """The unit with `code`, following former codes and mergers (units.find_unit_by_code).
+        Every unit's codes are loaded together: one query every `seconds` for the whole tree
+        (about 12,000 units nationally), not one per unit. A code not among them is looked up
+        alone, uncached (a unit added since is found at once; a flood of unknown codes costs
+        one small query each, never a reload of the whole tree)."""
+        found = self._cached(("units",), _unit_codes).get(code)
+        if found is None:
             unit = find_unit_by_code(code)
-            return unit and UnitEntry(unit.id, unit.code, unit.active)
-
-        return self._cached(("unit", code), load)
+            found = unit and UnitEntry(unit.id, unit.code, unit.active)
+        return found
 
     def counter(self, unit_id: int, code: str) -> CounterEntry | None:
         """Counter `code` of unit `unit_id`. A unit's counters are loaded together: one query per
@@ -110,6 +113,28 @@ class Catalogue:
             return QuestionnaireEntry(stored.id, stored.key, stored.version, definition)
 
         return self._cached(("questionnaire", key, version), load)
+
+
+def _unit_codes() -> dict[str, UnitEntry]:
+    """Every unit's code and former codes, each to the unit it names now: a former code or a
+    merged unit's code leads to the unit that took it over, and a unit's own code wins over a
+    former code of another (as in units.find_unit_by_code)."""
+    units = {
+        row.id: row
+        for row in db.session.execute(select(Unit.id, Unit.code, Unit.active, Unit.merged_into_id))
+    }
+
+    def now_named(unit_id: int) -> UnitEntry:
+        row, seen = units[unit_id], set()
+        while row.merged_into_id is not None and row.id not in seen:
+            seen.add(row.id)
+            row = units[row.merged_into_id]
+        return UnitEntry(row.id, row.code, row.active)
+
+    former = db.session.execute(select(FormerUnitCode.code, FormerUnitCode.unit_id))
+    codes = {code: now_named(unit_id) for code, unit_id in former}
+    codes.update((row.code, now_named(row.id)) for row in units.values())
+    return codes
 
 
 def catalogue() -> Catalogue:

@@ -253,11 +253,36 @@ def test_the_background_settler_gives_way_to_another_settler(app, tree, database
 
 
 def test_unknown_codes_are_not_cached(app, tree, client):
-    """Clients choose the codes they send: a flood of unknown ones must not fill the memory."""
+    """Clients choose the codes they send: a flood of unknown ones must not fill the memory,
+    nor reload every unit's codes each time."""
+    assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
+    cached = app.extensions["survey_catalogue"]._entries
+    loaded_codes = cached[("units",)]
     for n in range(50):
         refused = client.post("/api/v1/responses", json=quick_payload(unit=f"NO-SUCH-{n}"))
         assert refused.status_code == 422
     assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
-    cached = app.extensions["survey_catalogue"]._entries
+    assert cached[("units",)] is loaded_codes
     assert not any("NO-SUCH" in str(key) for key in cached)
-    assert ("unit", "P-W1") in cached
+    assert not any(code.startswith("NO-SUCH") for code in loaded_codes[1])
+    assert loaded_codes[1]["P-W1"].id == tree.ward.id
+
+
+def test_a_unit_another_process_adds_is_accepted_at_once(app, tree, client, database_url):
+    assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
+    other_process = create_engine(database_url)
+    with other_process.begin() as connection:
+        connection.execute(
+            insert(Unit.__table__).values(
+                code="P-W9",
+                name_vi="Phường Chín",
+                name_en="Ward Nine",
+                kind="ward",
+                parent_id=tree.province.id,
+                path=f"{tree.province.path}9999/",
+                active=True,
+            )
+        )
+    other_process.dispose()
+    payload = quick_payload(unit="P-W9", counter=None)
+    assert client.post("/api/v1/responses", json=payload).status_code == 201
