@@ -4,7 +4,7 @@
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
 from datetime import date
 
@@ -272,35 +272,47 @@ def rebuild_index_moments() -> int:
     return len(rows)
 
 
-def rebuild_subtree_moments() -> int:
-    """Replace every subtree sum with the roll-up of `index_moments` over the current tree (the
-    tree changed, or the moments were rebuilt); returns the row count. Takes the settling lock,
-    so no settler adds to the old sums meanwhile; reads one questionnaire's day, month or year
-    at a time, so memory follows the cells of one period, not the table."""
+def rebuild_subtree_moments(unit_ids: Collection[int] | None = None) -> int:
+    """Replace subtree sums with the roll-up of `index_moments` over the current tree (the tree
+    changed, or the moments were rebuilt); returns the row count written. `unit_ids`: only the
+    sums of these units (those whose subtree changed: units.units_whose_subtree_changed), from
+    the cells below them; None: every unit's. Takes the settling lock, so no settler adds to the
+    old sums meanwhile; reads one questionnaire's day, month or year at a time, so memory follows
+    the cells of one period, not the table."""
     from survey_app.services.rollup import take_settling_lock  # rollup builds on this module
 
     take_settling_lock()
-    db.session.execute(delete(SubtreeMoment))
     paths = _unit_paths()
     table = IndexMoment.__table__
+    cells_below = select(
+        *(table.c[name] for name in _CELLS.columns), table.c.respondents, table.c.moments
+    )
+    if unit_ids is None:
+        db.session.execute(delete(SubtreeMoment))
+    else:
+        unit_ids = set(unit_ids)
+        if not unit_ids:
+            return 0
+        db.session.execute(delete(SubtreeMoment).where(SubtreeMoment.unit_id.in_(unit_ids)))
+        below = [unit for unit, path in paths.items() if unit_ids.intersection(path_ids(path))]
+        cells_below = cells_below.where(table.c.unit_id.in_(below))
     written = 0
     for questionnaire_id, grouping in _groupings().items():
         rows = db.session.execute(
-            select(
-                *(table.c[name] for name in _CELLS.columns), table.c.respondents, table.c.moments
-            )
-            .where(table.c.questionnaire_id == questionnaire_id)
-            .order_by(table.c.granularity, table.c.period_start),
+            cells_below.where(table.c.questionnaire_id == questionnaire_id).order_by(
+                table.c.granularity, table.c.period_start
+            ),
             execution_options={"yield_per": 5000},
         )
         for _, period in itertools.groupby(rows, key=lambda row: (row[1], row[2])):
             cells = ((MomentCell(*row[:7]), row.respondents, row.moments) for row in period)
-            summed = _subtree_sums(cells, paths, grouping)
+            summed = _subtree_sums(cells, paths, grouping, only=unit_ids)
             inserts = [
                 {**cell.__dict__, "respondents": n, "moments": blob}
                 for cell, (n, blob) in summed.items()
             ]
-            db.session.execute(SubtreeMoment.__table__.insert(), inserts)
+            if inserts:
+                db.session.execute(SubtreeMoment.__table__.insert(), inserts)
             written += len(inserts)
     return written
 
@@ -319,14 +331,19 @@ def _groupings() -> dict[int, IndexGrouping]:
 
 
 def _subtree_sums(
-    cells: Iterable[tuple[MomentCell, int, bytes]], paths: Mapping[int, str], grouping
+    cells: Iterable[tuple[MomentCell, int, bytes]],
+    paths: Mapping[int, str],
+    grouping,
+    only: Collection[int] | None = None,
 ) -> dict[SubtreeCell, tuple[int, bytes]]:
     """Stored cells of one questionnaire (cell, respondents, blob) summed into the subtree of
-    every unit on their unit's path."""
+    every unit on their unit's path (`only`: of those units among them)."""
     keyed: list[tuple[SubtreeCell, bytes]] = []
     respondents: dict[SubtreeCell, int] = defaultdict(int)
     for cell, n, blob in cells:
         for unit_id in path_ids(paths[cell.unit_id]):
+            if only is not None and unit_id not in only:
+                continue
             key = _subtree_of(cell, unit_id)
             keyed.append((key, blob))
             respondents[key] += n

@@ -1,7 +1,7 @@
 """The unit tree and counters: finding, creating, importing from CSV, selecting subtrees."""
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -70,9 +70,22 @@ def path_ids(path: str) -> list[int]:
     return [int(part) for part in path.strip("/").split("/") if part]
 
 
+def units_whose_subtree_changed(moves: Mapping[int, tuple[str, str]]) -> set[int]:
+    """The units whose subtree holds other units after `moves` (unit id → (old path, new path)):
+    those above a moved unit before or after, not both. A moved unit's own subtree moves with it,
+    and a unit above it on both paths (the province, when a commune changes district) keeps it."""
+    changed: set[int] = set()
+    for unit_id, (old, new) in moves.items():
+        above_before = set(path_ids(old)) - {unit_id}
+        above_after = set(path_ids(new)) - {unit_id}
+        changed |= above_before ^ above_after
+    return changed
+
+
 def rebuild_unit_paths() -> None:
     """Recompute every unit's path from the parent links (the tree is small: thousands at most).
-    When a path changed, the subtree sums follow the new tree (services/moments.py)."""
+    When paths changed, the subtree sums of the units around the moves follow the new tree
+    (services/moments.py); the rest of the tree's sums stay as they are."""
     parents = dict(db.session.execute(select(Unit.id, Unit.parent_id)).all())
     paths: dict[int, str] = {}
 
@@ -86,17 +99,18 @@ def rebuild_unit_paths() -> None:
         paths[unit_id] = f"{prefix}{unit_id}/"
         return paths[unit_id]
 
-    moved = False
+    moves: dict[int, tuple[str, str]] = {}
     for unit in db.session.scalars(select(Unit)):
         path = path_of(unit.id)
         if unit.path != path:
-            moved = moved or bool(unit.path)  # a new unit holds no responses yet
+            if unit.path:  # a new unit holds no responses yet
+                moves[unit.id] = (unit.path, path)
             unit.path = path
     db.session.flush()
-    if moved:
+    if moves:
         from survey_app.services.moments import rebuild_subtree_moments  # moments needs this module
 
-        rebuild_subtree_moments()
+        rebuild_subtree_moments(units_whose_subtree_changed(moves))
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,40 @@ def test_moving_a_unit_moves_its_history_between_subtrees(app, tree):
     assert compare_index_moments()[1] == []
 
 
+def test_a_move_rewrites_only_the_sums_of_the_units_around_it(app, tree):
+    """A commune changes district: the two districts' sums are rebuilt; the province (above
+    both), the commune (its subtree moves with it) and the rest of the tree are not touched, so
+    a drift planted in them beforehand is still there afterwards."""
+    first = create_unit("P-D1", "Huyện Một", kind="district", parent=tree.province)
+    second = create_unit("P-D2", "Huyện Hai", kind="district", parent=tree.province)
+    db.session.commit()
+    import_units_csv("code,parent_code,name_vi,name_en,kind\nP-C1,P-D1,Xã Tân Phú,,commune\n")
+    db.session.commit()
+    submit_spread(12, [("P-W1", "Q1"), ("P-C1", "Q1")])
+    untouched = (tree.province.id, tree.ward.id, tree.commune.id)
+    db.session.execute(
+        update(SubtreeMoment)
+        .where(SubtreeMoment.unit_id.in_(untouched))
+        .values(respondents=SubtreeMoment.respondents + 1000)
+    )
+    db.session.commit()
+
+    import_units_csv("code,parent_code,name_vi,name_en,kind\nP-C1,P-D2,Xã Tân Phú,,commune\n")
+    db.session.commit()
+
+    stored, expected = stored_subtrees(), expected_subtrees()
+    assert stored.keys() == expected.keys()
+    for key, (respondents, moments) in expected.items():
+        planted = 1000 if key[0] in untouched else 0
+        assert stored[key][0] == respondents + planted, key
+        assert stored[key][1].to_bytes() == moments.to_bytes()
+    assert any(key[0] == second.id for key in stored)
+    assert not any(key[0] == first.id for key in stored)  # the first district is empty now
+    differences = compare_index_moments()[1]
+    drifted = {int(found.split("unit_id=")[1].split(",")[0]) for found in differences}
+    assert drifted == set(untouched)
+
+
 def test_check_counts_finds_a_subtree_sum_that_drifted_and_a_rebuild_mends_it(app, tree):
     submit_spread(10, [("P-W1", "Q1"), ("P-C1", "Q1")])
     db.session.execute(

@@ -16,6 +16,7 @@ from survey_app.services.units import (
     import_units_csv,
     list_subtree_unit_ids,
     rebuild_unit_paths,
+    units_whose_subtree_changed,
 )
 
 HEADER = "code,parent_code,name_vi,name_en,kind"
@@ -212,3 +213,17 @@ def test_import_counters_csv_refuses_a_unit_code_unknown_here(tree):
         import_counters_csv("unit_code,code,name_vi,name_en\nP-W9,Q1,Quầy 1,\n")
 
     assert refused.value.problems == {"line 2": ["unit_code 'P-W9' is not a known unit"]}
+
+
+def test_the_units_whose_subtree_changed_are_above_a_move_on_one_side_only():
+    # Commune 7 moves from district 3 to district 4 of province 2 (under the country, 1); its
+    # hamlet 9 moves with it; at once district 4 moves from province 2 to province 5.
+    moves = {
+        7: ("/1/2/3/7/", "/1/5/4/7/"),
+        9: ("/1/2/3/7/9/", "/1/5/4/7/9/"),
+        4: ("/1/2/4/", "/1/5/4/"),
+    }
+    # District 3 lost the commune, district 4 gained it, province 2 lost district 4 and province 5
+    # gained it; the country holds the same units as before, and so do the commune and the hamlet.
+    assert units_whose_subtree_changed(moves) == {2, 3, 4, 5}
+    assert units_whose_subtree_changed({}) == set()
