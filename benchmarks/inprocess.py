@@ -9,10 +9,11 @@ from flask import Flask
 
 @contextlib.contextmanager
 def app_context(url: str) -> Iterator[Flask]:
-    from survey_app import create_app
+    from survey_app import create_app, freeze_startup_objects
     from survey_app.extensions import db, dispose_engines
 
     app = create_app({"SECRET_KEY": "bench-not-secret", "SQLALCHEMY_DATABASE_URI": url})
+    freeze_startup_objects()  # as wsgi.py does for the servers
     logging.getLogger("survey_app").setLevel(logging.WARNING)
     with app.app_context():
         try:
