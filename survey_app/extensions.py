@@ -35,9 +35,14 @@ login_manager.login_view = "auth.login"
 # PostgreSQL: the engine that stores API submissions (services/submissions.storing_connection),
 # a Flask-SQLAlchemy bind with no models. Its statements commit by themselves and it does not
 # ping a connection before each use: one round trip per submission instead of two. A connection
-# the server dropped is found by using it, and the submission is stored again on a fresh one.
+# the server dropped is found by using it, and the submission is stored again on a fresh one. With
+# no transaction ever open on it, a connection going back to the pool has nothing to roll back.
 STORING_BIND = "storing"
-STORING_ENGINE_OPTIONS = {"pool_pre_ping": False, "isolation_level": "AUTOCOMMIT"}
+STORING_ENGINE_OPTIONS = {
+    "pool_pre_ping": False,
+    "isolation_level": "AUTOCOMMIT",
+    "pool_reset_on_return": None,
+}
 
 
 def storing_engine() -> Engine:
