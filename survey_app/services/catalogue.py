@@ -2,7 +2,9 @@
 in each process for a few seconds.
 
 Why: every submission asks the same three questions, and three queries cost more than the one
-INSERT that stores the response. Changes committed in this process are seen at once (the cache
+INSERT that stores the response. Units and counters are loaded whole (one query each per period,
+thousands of rows for a national tree), not one query per unit: under load each query on the
+session costs a worker milliseconds. Changes committed in this process are seen at once (the cache
 empties when a unit, counter or questionnaire is flushed and committed); other processes see them
 within CATALOGUE_CACHE_SECONDS. Entries are plain values, never ORM objects.
 """
@@ -85,21 +87,17 @@ class Catalogue:
         return found
 
     def counter(self, unit_id: int, code: str) -> CounterEntry | None:
-        """Counter `code` of unit `unit_id`. A unit's counters are loaded together: one query per
-        unit every `seconds`, not one per counter. A code not among them is looked up again (a
-        counter added since is found at once; misses are never cached, as for the others)."""
-
-        def load():
-            rows = db.session.execute(
-                select(Counter.id, Counter.code, Counter.active).where(Counter.unit_id == unit_id)
-            )
-            return {row.code: CounterEntry(row.id, row.code, row.active) for row in rows}
-
-        key = ("counters", unit_id)
-        found = self._cached(key, load).get(code)
+        """Counter `code` of unit `unit_id`. Every counter is loaded together, like the units' codes:
+        one query every `seconds`. A code not among them is looked up alone, uncached (a counter
+        added since is found at once)."""
+        found = self._cached(("counters",), _counters).get((unit_id, code))
         if found is None:
-            self._entries.pop(key, None)
-            found = self._cached(key, load).get(code)
+            row = db.session.execute(
+                select(Counter.id, Counter.code, Counter.active).where(
+                    Counter.unit_id == unit_id, Counter.code == code
+                )
+            ).first()
+            found = row and CounterEntry(row.id, row.code, row.active)
         return found
 
     def questionnaire(self, key: str, version: int | None) -> QuestionnaireEntry | None:
@@ -135,6 +133,12 @@ def _unit_codes() -> dict[str, UnitEntry]:
     codes = {code: now_named(unit_id) for code, unit_id in former}
     codes.update((row.code, now_named(row.id)) for row in units.values())
     return codes
+
+
+def _counters() -> dict[tuple[int, str], CounterEntry]:
+    """(unit id, counter code) → the counter, for every counter."""
+    rows = db.session.execute(select(Counter.id, Counter.unit_id, Counter.code, Counter.active))
+    return {(row.unit_id, row.code): CounterEntry(row.id, row.code, row.active) for row in rows}
 
 
 def catalogue() -> Catalogue:

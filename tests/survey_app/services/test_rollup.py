@@ -257,12 +257,14 @@ def test_unknown_codes_are_not_cached(app, tree, client):
     nor reload every unit's codes each time."""
     assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
     cached = app.extensions["survey_catalogue"]._entries
-    loaded_codes = cached[("units",)]
+    loaded_codes, loaded_counters = cached[("units",)], cached[("counters",)]
     for n in range(50):
         refused = client.post("/api/v1/responses", json=quick_payload(unit=f"NO-SUCH-{n}"))
         assert refused.status_code == 422
+        refused = client.post("/api/v1/responses", json=quick_payload(counter=f"NO-SUCH-{n}"))
+        assert refused.status_code == 422
     assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
-    assert cached[("units",)] is loaded_codes
+    assert cached[("units",)] is loaded_codes and cached[("counters",)] is loaded_counters
     assert not any("NO-SUCH" in str(key) for key in cached)
     assert not any(code.startswith("NO-SUCH") for code in loaded_codes[1])
     assert loaded_codes[1]["P-W1"].id == tree.ward.id
