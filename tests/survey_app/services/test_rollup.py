@@ -210,17 +210,26 @@ def test_another_process_s_change_applies_within_the_cache_time(app, tree, clien
     assert refused.status_code == 422
 
 
-def test_a_counter_another_process_adds_is_accepted_at_once(app, tree, client, database_url):
-    """A unit's counters are cached together; a code not among them is looked up again."""
-    assert client.post("/api/v1/responses", json=quick_payload(counter="Q1")).status_code == 201
+def insert_as_another_process(database_url: str, table, **values) -> None:
+    """A row written by another server process: this process's catalogue has not seen it."""
     other_process = create_engine(database_url)
     with other_process.begin() as connection:
-        connection.execute(
-            insert(Counter.__table__).values(
-                unit_id=tree.ward.id, code="Q3", name_vi="Quầy 3", name_en="Counter 3", active=True
-            )
-        )
+        connection.execute(insert(table).values(**values))
     other_process.dispose()
+
+
+def test_a_counter_another_process_adds_is_accepted_at_once(app, tree, client, database_url):
+    """Every counter is cached together; a code not among them is looked up alone."""
+    assert client.post("/api/v1/responses", json=quick_payload(counter="Q1")).status_code == 201
+    insert_as_another_process(
+        database_url,
+        Counter.__table__,
+        unit_id=tree.ward.id,
+        code="Q3",
+        name_vi="Quầy 3",
+        name_en="Counter 3",
+        active=True,
+    )
 
     assert client.post("/api/v1/responses", json=quick_payload(counter="Q3")).status_code == 201
     assert client.post("/api/v1/responses", json=quick_payload(counter="Q9")).status_code == 422
@@ -271,20 +280,18 @@ def test_unknown_codes_are_not_cached(app, tree, client):
 
 
 def test_a_unit_another_process_adds_is_accepted_at_once(app, tree, client, database_url):
+    """Every unit's codes are cached together; a code not among them is looked up alone."""
     assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
-    other_process = create_engine(database_url)
-    with other_process.begin() as connection:
-        connection.execute(
-            insert(Unit.__table__).values(
-                code="P-W9",
-                name_vi="Phường Chín",
-                name_en="Ward Nine",
-                kind="ward",
-                parent_id=tree.province.id,
-                path=f"{tree.province.path}9999/",
-                active=True,
-            )
-        )
-    other_process.dispose()
+    insert_as_another_process(
+        database_url,
+        Unit.__table__,
+        code="P-W9",
+        name_vi="Phường Chín",
+        name_en="Ward Nine",
+        kind="ward",
+        parent_id=tree.province.id,
+        path=f"{tree.province.path}9999/",
+        active=True,
+    )
     payload = quick_payload(unit="P-W9", counter=None)
     assert client.post("/api/v1/responses", json=payload).status_code == 201
