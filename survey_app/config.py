@@ -76,6 +76,11 @@ class Config:
     WTF_CSRF_TIME_LIMIT = 3600
     # A staff session lasts a working day, then asks for the password again.
     PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+    # The cookie is written only when the session changes. Re-sent with every response, it let a
+    # response begun before a change (the stylesheet of a page left before it loaded, when the
+    # language was switched) put the old session back; and the working day counts from sign-in
+    # anyway (web/auth.session_is_fresh), not from the last request.
+    SESSION_REFRESH_EACH_REQUEST = False
     LOGIN_MAX_FAILURES = 5
     LOGIN_LOCK_MINUTES = 15
 

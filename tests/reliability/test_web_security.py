@@ -129,6 +129,31 @@ def test_the_session_cookie_is_httponly_and_samesite_in_every_configuration(clie
     assert re.search(r"SameSite=(Lax|Strict)", cookie), cookie
 
 
+def test_the_session_cookie_is_sent_only_when_the_session_changes(app, tree):
+    """A response that leaves the session as it was sends no cookie. Re-sent with every response
+    (Flask's default for a permanent session), the stylesheet of a page left before it loaded
+    could put back the session it was asked with, undoing a language switch made meanwhile."""
+    from survey_app.services.accounts import add_scope, create_account
+
+    account = create_account("clerk", "correct horse battery", display_name="Clerk")
+    add_scope(account, tree.ward, "manager")
+    db.session.commit()
+    client = app.test_client()
+    signed_in = client.post(
+        "/login", data={"username": "clerk", "password": "correct horse battery"}
+    )
+    assert signed_in.status_code == 302 and "Set-Cookie" in signed_in.headers
+    assert client.get("/staff/").status_code == 200  # its first form adds a CSRF token
+    page = client.get("/staff/")
+    assert page.status_code == 200 and "Set-Cookie" not in page.headers
+    with client.get("/static/css/site.css") as stylesheet:
+        assert stylesheet.status_code == 200 and "Set-Cookie" not in stylesheet.headers
+    switched = client.get("/staff/?lang=en")
+    assert switched.status_code == 200 and "Set-Cookie" in switched.headers
+    assert "Set-Cookie" not in client.get("/staff/").headers
+    assert client.get("/staff/").get_data(as_text=True).count('lang="en"') == 1
+
+
 # Templates: nothing the CSP would block (and so nothing a page silently depends on)
 
 
