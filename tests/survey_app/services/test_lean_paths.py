@@ -2,7 +2,8 @@
 statement committing by itself on PostgreSQL), and blob-heavy reads in PostgreSQL's binary format.
 Both must change cost only, never what is stored or read."""
 
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
 
 import psycopg
 import pytest
@@ -103,3 +104,31 @@ def test_storing_connection_commits_each_statement_on_postgresql(app, backend, t
             assert status == psycopg.pq.TransactionStatus.IDLE
     db.session.rollback()
     assert db.session.scalar(select(Unit.name_vi).where(Unit.id == tree.ward.id)) == "Phường Mới"
+
+
+def test_the_api_stores_the_same_row_as_the_session_path(client, tree):
+    """On PostgreSQL the API's INSERT goes to the driver as compiled SQL; the values it stores
+    (id, times, day, codes, answers) must be those SQLAlchemy's own path stores."""
+    from survey_app.services.submissions import submit_response
+
+    through_api = counter_payload(submitted_at="2026-11-22T23:30:00+07:00", locale="en")
+    assert client.post("/api/v1/responses", json=through_api).status_code == 201
+    through_session = {**through_api, "id": counter_payload()["id"]}
+    submit_response(through_session, channel="web")
+    db.session.commit()
+
+    def stored(response_id: str) -> dict:
+        row = db.session.get(Response, uuid.UUID(response_id))
+        return {
+            column.key: getattr(row, column.key)
+            for column in Response.__table__.columns
+            if column.key not in ("id", "received_at")
+        }
+
+    db.session.expire_all()
+    api_row = stored(through_api["id"])
+    assert api_row == stored(through_session["id"])
+    assert api_row["submitted_at"] == datetime(2026, 11, 22, 16, 30, tzinfo=UTC)
+    assert api_row["local_day"] == date(2026, 11, 22)
+    assert api_row["counter_id"] is not None and api_row["locale"] == "en"
+    assert str(db.session.get(Response, uuid.UUID(through_api["id"])).id) == through_api["id"]
