@@ -273,16 +273,10 @@ def submit_alone(payload: Any, **options: Any) -> SubmissionResult:
         return submit_response(payload, connection=connection, **options)
 
 
-# The one INSERT of the request path, per database: compiled once, not per request. A replay of
-# a stored id inserts nothing (ON CONFLICT DO NOTHING): its row count, which SQLAlchemy keeps for
-# an INSERT only when asked (preserve_rowcount), is 0.
-_RESPONSE_INSERTS: dict[str, Any] = {}
-
-
 def _insert_response(connection: Connection | None, row: dict[str, Any]) -> int:
     """Store `row`; returns the row count (0: the id was stored already). On PostgreSQL's storing
     connection the statement, compiled once, goes to the driver as it is: psycopg adapts every
-    value itself, and SQLAlchemy's work per statement was a tenth of a submission's CPU
+    value itself, and SQLAlchemy's work per statement was ~7 % of a submission's CPU
     (benchmarks/README.md, seventh session). Elsewhere SQLAlchemy processes the values (on
     SQLite, ids and times are stored as text)."""
     if connection is not None and connection.dialect.name == "postgresql":
@@ -301,6 +295,12 @@ def _compiled_insert(dialect) -> str:
     if key not in _COMPILED_INSERTS:
         _COMPILED_INSERTS[key] = str(_response_insert().compile(dialect=dialect))
     return _COMPILED_INSERTS[key]
+
+
+# The one INSERT of the request path, per database: compiled once, not per request. A replay of
+# a stored id inserts nothing (ON CONFLICT DO NOTHING): its row count, which SQLAlchemy keeps for
+# an INSERT only when asked (preserve_rowcount), is 0.
+_RESPONSE_INSERTS: dict[str, Any] = {}
 
 
 def _response_insert():
