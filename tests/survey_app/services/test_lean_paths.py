@@ -3,7 +3,7 @@ statement committing by itself on PostgreSQL), and blob-heavy reads in PostgreSQ
 Both must change cost only, never what is stored or read."""
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -111,7 +111,11 @@ def test_the_api_stores_the_same_row_as_the_session_path(client, tree):
     (id, times, day, codes, answers) must be those SQLAlchemy's own path stores."""
     from survey_app.services.submissions import submit_response
 
-    through_api = counter_payload(submitted_at="2026-11-22T23:30:00+07:00", locale="en")
+    # Yesterday 17:30 UTC: 00:30 the next day in Vietnam, so the local day is not the UTC one.
+    moment = (datetime.now(UTC) - timedelta(days=1)).replace(
+        hour=17, minute=30, second=0, microsecond=0
+    )
+    through_api = counter_payload(submitted_at=moment.isoformat(), locale="en")
     assert client.post("/api/v1/responses", json=through_api).status_code == 201
     through_session = {**through_api, "id": counter_payload()["id"]}
     submit_response(through_session, channel="web")
@@ -128,7 +132,7 @@ def test_the_api_stores_the_same_row_as_the_session_path(client, tree):
     db.session.expire_all()
     api_row = stored(through_api["id"])
     assert api_row == stored(through_session["id"])
-    assert api_row["submitted_at"] == datetime(2026, 11, 22, 16, 30, tzinfo=UTC)
-    assert api_row["local_day"] == date(2026, 11, 22)
+    assert api_row["submitted_at"] == moment
+    assert api_row["local_day"] == moment.date() + timedelta(days=1)
     assert api_row["counter_id"] is not None and api_row["locale"] == "en"
     assert str(db.session.get(Response, uuid.UUID(through_api["id"])).id) == through_api["id"]
