@@ -279,6 +279,33 @@ def test_unknown_codes_are_not_cached(app, tree, client):
     assert loaded_codes[1]["P-W1"].id == tree.ward.id
 
 
+def test_the_catalogue_resolves_every_code_as_find_unit_by_code_does(app, tree):
+    """The catalogue loads every code at once and follows former codes and mergers itself; it
+    must name the unit units.find_unit_by_code names, code by code: a chain of two mergers, a
+    former code, and a former code that is also another unit's own code (the own code wins)."""
+    from survey_app.models import FormerUnitCode
+    from survey_app.services.catalogue import catalogue
+    from survey_app.services.units import create_unit, find_unit_by_code, merge_unit
+
+    create_unit("P-C2", "Xã Hai", kind="commune", parent=tree.province)
+    merge_unit(tree.commune, tree.ward)  # P-C1 → P-W1
+    merge_unit(tree.ward, tree.province)  # P-W1 → P, so P-C1 → P-W1 → P
+    db.session.add(FormerUnitCode(code="OLD-W1", unit_id=tree.ward.id))
+    db.session.add(FormerUnitCode(code="P-C2", unit_id=tree.province.id))
+    db.session.commit()
+
+    codes = ["P", "P-W1", "P-C1", "P-C2", "OLD-W1", "NO-SUCH"]
+    expected = {code: find_unit_by_code(code) for code in codes}
+    assert expected["P-C1"].id == expected["OLD-W1"].id == tree.province.id
+    assert expected["P-C2"].code == "P-C2" and expected["NO-SUCH"] is None
+    known = catalogue()
+    for code in codes:
+        entry, unit = known.unit(code), expected[code]
+        assert (entry and (entry.id, entry.code, entry.active)) == (
+            unit and (unit.id, unit.code, unit.active)
+        ), code
+
+
 def test_a_unit_another_process_adds_is_accepted_at_once(app, tree, client, database_url):
     """Every unit's codes are cached together; a code not among them is looked up alone."""
     assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
