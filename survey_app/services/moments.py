@@ -4,12 +4,14 @@
 
 import itertools
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import astuple, dataclass, fields
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import date
+from operator import attrgetter
+from typing import Any
 
 import numpy as np
-from sqlalchemy import Table, Update, bindparam, delete, select, tuple_, update
+from sqlalchemy import Select, Table, Update, and_, bindparam, delete, select, update
 
 import analytics
 from analytics import IndexGrouping
@@ -17,6 +19,7 @@ from questionnaires import Definition
 from survey_app.extensions import db
 from survey_app.models import Answer, IndexMoment, Questionnaire, Response, SubtreeMoment, Unit
 from survey_app.services.questionnaires import definition_of, grouping_of
+from survey_app.services.sql import BINARY_RESULTS, json_rows, json_rows_parameter
 from survey_app.services.units import path_ids
 
 GRANULARITIES = ("day", "month", "year")
@@ -45,10 +48,6 @@ def answer_matrix(definition: Definition, respondents: Sequence[Mapping[str, int
     return matrix
 
 
-# Cells per primary-key lookup: 7 key columns each, well below SQLite's 32,766 parameters.
-_CELLS_PER_READ = 1000
-
-
 def add_to_moments(additions: "dict[MomentCell, tuple[int, analytics.IndexMoments]]") -> None:
     """Add respondents to stored cells (cell → (respondents, their moments)), and the same sums
     to every subtree that holds each cell's unit (`subtree_moments`), in the caller's
@@ -63,25 +62,13 @@ def add_to_moments(additions: "dict[MomentCell, tuple[int, analytics.IndexMoment
 
 
 def _add_rows(store: "_MomentStore", additions: dict) -> None:
-    """One read of exactly the cells' rows (by primary key, in chunks), then one UPDATE per
-    existing cell and one INSERT per new one, each sent as a single executemany."""
-    table = store.table
+    """One read of exactly the cells' rows, then one UPDATE per existing cell and one INSERT per
+    new one, each sent as a single executemany."""
     cells = list(additions)
-    key_columns = [table.c[name] for name in store.columns]
-    key = tuple_(*key_columns)
-    stored = {}
-    for start in range(0, len(cells), _CELLS_PER_READ):
-        chunk = cells[start : start + _CELLS_PER_READ]
-        rows = db.session.execute(
-            select(*key_columns, table.c.respondents, table.c.moments).where(
-                key.in_([astuple(cell) for cell in chunk])
-            )
-        )
-        width = len(key_columns)
-        stored.update((store.cell(*row[:width]), (row.respondents, row.moments)) for row in rows)
+    stored = _stored_rows(store, cells)
     updates, inserts = [], []
     by_questionnaire = defaultdict(list)  # blobs of one questionnaire decode together
-    for cell in sorted((cell for cell in cells if cell in stored), key=astuple):
+    for cell in sorted((cell for cell in cells if cell in stored), key=store.key_of):
         by_questionnaire[cell.questionnaire_id].append(cell)
     for existing in by_questionnaire.values():
         _, sample = additions[existing[0]]
@@ -97,7 +84,7 @@ def _add_rows(store: "_MomentStore", additions: dict) -> None:
                     "new_moments": (kept_moments + addition).to_bytes(),
                 }
             )
-    for cell in sorted((cell for cell in cells if cell not in stored), key=astuple):
+    for cell in sorted((cell for cell in cells if cell not in stored), key=store.key_of):
         respondents, addition = additions[cell]
         inserts.append(
             {**cell.__dict__, "respondents": respondents, "moments": addition.to_bytes()}
@@ -105,7 +92,31 @@ def _add_rows(store: "_MomentStore", additions: dict) -> None:
     if updates:
         db.session.execute(store.update, updates)
     if inserts:
-        db.session.execute(table.insert(), inserts)
+        db.session.execute(store.table.insert(), inserts)
+
+
+def _stored_rows(store: "_MomentStore", cells: Sequence) -> dict:
+    """cell → (respondents, moments blob) of those `cells` that are stored, in one statement."""
+    rows = db.session.execute(
+        _stored_rows_query(store),
+        {"keys": json_rows_parameter(map(store.key_of, cells))},
+        execution_options=BINARY_RESULTS,
+    )
+    width = len(store.columns)
+    return {store.cell(*row[:width]): (row.respondents, row.moments) for row in rows}
+
+
+def _stored_rows_query(store: "_MomentStore") -> Select:
+    """The rows of the keys sent as one JSON parameter `keys`, each looked up in the primary key
+    (services/sql.json_rows). Before, a multi-column IN list: SQLite scanned the whole table for
+    it in every settling batch (27 ms for index_moments at 1,000,000 responses, against 3 ms to
+    look up 300 keys), and SQLAlchemy compiled it anew for every number of keys."""
+    table = store.table
+    key_columns = [table.c[name] for name in store.columns]
+    wanted, keys = json_rows("keys", key_columns)
+    return select(*key_columns, table.c.respondents, table.c.moments).join_from(
+        wanted, table, and_(*(column == key for column, key in zip(key_columns, keys, strict=True)))
+    )
 
 
 @dataclass(frozen=True)
@@ -135,12 +146,15 @@ class SubtreeCell:
 
 @dataclass(frozen=True)
 class _MomentStore:
-    """A moments table, the dataclass of its key, and its executemany UPDATE."""
+    """A moments table, the dataclass of its key, and its executemany UPDATE. `key_of(cell)`:
+    the key as a tuple, in column order (dataclasses.astuple copies recursively: 8 µs a cell
+    against 0.15, and a settling batch of 50 sorts and sends ~370 cells)."""
 
     table: Table
     cell: type
     columns: tuple[str, ...]
     update: Update
+    key_of: Callable[[Any], tuple]
 
     @classmethod
     def of(cls, table: Table, cell: type) -> "_MomentStore":
@@ -150,7 +164,7 @@ class _MomentStore:
             .where(*(table.c[name] == bindparam(f"key_{name}") for name in columns))
             .values(respondents=bindparam("new_respondents"), moments=bindparam("new_moments"))
         )
-        return cls(table, cell, columns, statement)
+        return cls(table, cell, columns, statement, attrgetter(*columns))
 
 
 _CELLS = _MomentStore.of(IndexMoment.__table__, MomentCell)

@@ -1,7 +1,23 @@
 """Small SQL helpers shared by services: the few places where SQLite and PostgreSQL differ."""
 
-from sqlalchemy import Table, event
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    String,
+    Table,
+    bindparam,
+    cast,
+    event,
+    func,
+    literal_column,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 
 from survey_app.extensions import db
@@ -57,3 +73,32 @@ def install_binary_results(engine: Engine) -> None:
             return None  # SQLAlchemy executes as usual
         cursor.execute(statement, parameters, binary=True)
         return True
+
+
+def json_rows(name: str, columns: Sequence[ColumnElement]) -> tuple[FromClause, list]:
+    """Rows sent as one JSON parameter `name` (an array of arrays, see `json_rows_parameter`):
+    the FROM item, and one expression per element, typed like `columns`.
+
+    Why: joined to a table on its key, each row is one index lookup on both databases, and the
+    statement compiles once. On SQLite a multi-column `(a, b, …) IN ((…), …)` list scans the
+    whole table instead; a VALUES list is compiled anew for every call (~14 ms for 200 keys)."""
+    parameter = bindparam(name, type_=String)
+    if db.session.get_bind().dialect.name == "postgresql":
+        rows = func.jsonb_array_elements(cast(parameter, JSONB)).table_valued("value")
+        return rows, [
+            cast(rows.c.value.op("->>")(literal_column(str(i))), column.type)
+            for i, column in enumerate(columns)
+        ]
+    rows = func.json_each(parameter).table_valued("value")
+    return rows, [
+        func.json_extract(rows.c.value, literal_column(f"'$[{i}]'")) for i in range(len(columns))
+    ]
+
+
+def json_rows_parameter(rows: Iterable[Sequence[Any]]) -> str:
+    """The value for `json_rows`' parameter: dates as ISO text (as SQLite stores them)."""
+    return json.dumps([[_json_value(value) for value in row] for row in rows])
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
