@@ -60,8 +60,12 @@ from survey_app.timeutil import as_utc
 # Responses settled per transaction by complete readers; the background settler uses
 # SETTLE_BATCH_SIZE.
 READER_BATCH_SIZE = 1000
-# A live page settles the backlog itself only when it is at most this long (about 0.2 s of work).
-LIVE_READER_SETTLE_LIMIT = 200
+# A live page settles the backlog itself only when it is at most this long, so that the page
+# stays within its 100 ms: at 1,000,000 responses a page with 10 pending took 42 ms (SQLite) and
+# 64 ms (PostgreSQL) against 8 and 17 with none, and with 50 pending 103 and 120 ms
+# (benchmarks/README.md, eighth session). A longer backlog is the settlers' (at most
+# SETTLE_QUIET_SECONDS after a burst, SETTLE_MAX_DELAY_SECONDS under one that never pauses).
+LIVE_READER_SETTLE_LIMIT = 10
 # Backlogs are counted up to this many, so that counting one stays cheap however long it is.
 BACKLOG_COUNT_CAP = 100_000
 
