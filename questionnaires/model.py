@@ -84,10 +84,15 @@ class Question:
     positive: frozenset[int] = frozenset()
     max_length: int | None = None
     show_if: Condition | None = None
+    # Derived from `options` once: every submission checks each of its answers against it.
+    _values: frozenset[int] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_values", frozenset(option.value for option in self.options))
 
     def valid_values(self) -> frozenset[int]:
         """The values an answer may hold (empty for a text question)."""
-        return frozenset(option.value for option in self.options)
+        return self._values
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +159,9 @@ class Definition:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_key", {q.key: q for q in self.questions})
+
+    def has_question(self, key: str) -> bool:
+        return key in self._by_key
 
     def question(self, key: str) -> Question:
         """The question with this key; KeyError names the questionnaire when there is none."""

@@ -31,13 +31,15 @@ def _is_whole_number(value: Any) -> bool:
 
 
 def _check_value(question: Question, value: Any) -> str | None:
-    if not _is_whole_number(value):
+    valid = question.valid_values()
+    whole = _is_whole_number(value)  # first: a list or a dict cannot be looked up in a set
+    if whole and value in valid:
+        return None
+    if not whole:
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
-        return f"must be one of {_describe_values(question.valid_values())}, not {shown}"
-    if value not in question.valid_values():
-        kind = "the scale" if question.type == "scale" else "the options"
-        return f"{value} is not on {kind} ({_describe_values(question.valid_values())})"
-    return None
+        return f"must be one of {_describe_values(valid)}, not {shown}"
+    kind = "the scale" if question.type == "scale" else "the options"
+    return f"{value} is not on {kind} ({_describe_values(valid)})"
 
 
 def _clean_text(question: Question, value: Any) -> tuple[str | None, str | None]:
@@ -66,9 +68,8 @@ def validate_answers(
     if not isinstance(raw_answers, Mapping):
         return [], {"answers": ["must be an object mapping question keys to answers"]}
 
-    known = {question.key for question in definition.questions}
     for key in raw_answers:
-        if key not in known:
+        if not definition.has_question(key):
             problems.setdefault(f"answers.{key}", []).append(
                 f"is not a question of {definition.key} version {definition.version}"
             )
