@@ -4,13 +4,13 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import DBAPIError
 
 from survey_app.errors import Conflict, ValidationError
@@ -91,7 +91,7 @@ def submit_response(
     survey_year: int | None = None,
     expected_unit_id: int | None = None,
     expected_counter_id: int | None = None,
-    connection: Connection | None = None,
+    connection: "Connection | DriverConnection | None" = None,
 ) -> SubmissionResult:
     """Validate `payload` and store it as one response row, its answers pending settlement
     (services/rollup.py adds them to the answer rows, counts and moments).
@@ -220,12 +220,7 @@ def submit_response(
         },
     )
     if stored == 0:
-        stored_hash = (
-            (connection or db.session)
-            .execute(select(Response.content_hash).where(Response.id == response_id))
-            .scalar()
-        )
-        if stored_hash == content_hash:
+        if _stored_content_hash(connection, response_id) == content_hash:
             return SubmissionResult(response_id, created=False)
         raise Conflict(
             f"response {response_id} is already stored with different answers; "
@@ -241,17 +236,63 @@ def submit_response(
     return SubmissionResult(response_id, created=True)
 
 
+class DriverConnection:
+    """A pooled connection of PostgreSQL's storing engine, used through the driver itself: the
+    one INSERT of an API submission, compiled once, goes to psycopg as it is. SQLAlchemy's
+    Connection around it (its transaction bookkeeping, the statement's execution context, the
+    commit of a transaction the autocommit connection never has) cost ~30 µs of a ~500 µs
+    submission's CPU (benchmarks/README.md, eighth session). Driver errors are raised as
+    SQLAlchemy's, and a connection the server dropped is invalidated first, as SQLAlchemy's own
+    Connection would do: `submit_alone` relies on both."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.pooled = engine.raw_connection()
+
+    def execute(self, statement: str, parameters: Mapping[str, Any]):
+        """Run `statement` (the driver's SQL); returns the driver's cursor."""
+        cursor = self.pooled.cursor()
+        try:
+            cursor.execute(statement, parameters)
+        except self.dialect.loaded_dbapi.Error as error:
+            lost = self.dialect.is_disconnect(error, self.pooled.dbapi_connection, cursor)
+            if lost:
+                self.pooled.invalidate(error)
+            raise DBAPIError.instance(
+                statement,
+                parameters,
+                error,
+                self.dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=self.dialect,
+            ) from error
+        return cursor
+
+    def close(self) -> None:
+        self.pooled.close()  # back to the pool (an invalidated one is discarded)
+
+
 @contextmanager
-def storing_connection() -> Iterator[Connection]:
+def storing_connection() -> Iterator[Connection | DriverConnection]:
     """A connection of its own for storing one response alone, committed when the block ends.
     A refused payload has written nothing, so closing the connection without a commit loses
     nothing.
 
-    It skips the ORM session's bookkeeping. On PostgreSQL it comes from the storing engine
-    (extensions.STORING_BIND): each statement commits by itself, so the one INSERT is its own
-    transaction, and no ping precedes it: one round trip instead of four (ping, BEGIN, INSERT,
-    COMMIT). SQLite keeps its usual transaction on its one engine."""
-    with storing_engine().connect() as connection:
+    It skips the ORM session's bookkeeping. On PostgreSQL it is a `DriverConnection` of the
+    storing engine (extensions.STORING_BIND): each statement commits by itself, so the one INSERT
+    is its own transaction, and no ping precedes it: one round trip instead of four (ping, BEGIN,
+    INSERT, COMMIT). SQLite keeps its usual transaction on its one engine, where writers take
+    turns (write_turns.py)."""
+    engine = storing_engine()
+    if engine.dialect.name == "postgresql":
+        connection = DriverConnection(engine)
+        try:
+            yield connection
+        finally:
+            connection.close()
+        return
+    with engine.connect() as connection:
         yield connection
         connection.commit()
 
@@ -259,8 +300,8 @@ def storing_connection() -> Iterator[Connection]:
 def submit_alone(payload: Any, **options: Any) -> SubmissionResult:
     """`submit_response(payload, **options)` on a `storing_connection()`, for a caller that
     stores nothing else (the API). The storing engine does not ping its connections first, so a
-    connection the server dropped (a restart, an idle timeout) fails when used; SQLAlchemy then
-    discards it, and the response is stored once more on a fresh one. Safe: the INSERT is keyed
+    connection the server dropped (a restart, an idle timeout) fails when used; it is then
+    discarded, and the response is stored once more on a fresh one. Safe: the INSERT is keyed
     by the response's id, so if the first attempt did commit, the second finds it stored."""
     try:
         with storing_connection() as connection:
@@ -273,32 +314,40 @@ def submit_alone(payload: Any, **options: Any) -> SubmissionResult:
         return submit_response(payload, connection=connection, **options)
 
 
-def _insert_response(connection: Connection | None, row: dict[str, Any]) -> int:
+def _insert_response(connection: Connection | DriverConnection | None, row: dict[str, Any]) -> int:
     """Store `row`; returns the row count (0: the id was stored already). On PostgreSQL's storing
     connection the statement, compiled once, goes to the driver as it is: psycopg adapts every
-    value itself, and SQLAlchemy's work per statement was ~7 % of a submission's CPU
-    (benchmarks/README.md, seventh session). Elsewhere SQLAlchemy processes the values (on
-    SQLite, ids and times are stored as text)."""
-    if connection is not None and connection.dialect.name == "postgresql":
-        return connection.exec_driver_sql(
-            _compiled_insert(connection.dialect), row, execution_options=_KEEP_ROWCOUNT
-        ).rowcount
+    value itself. Elsewhere SQLAlchemy processes the values (on SQLite, ids and times are stored
+    as text)."""
+    if isinstance(connection, DriverConnection):
+        return connection.execute(_driver_sql(_response_insert, connection.dialect), row).rowcount
     return (connection or db.session).execute(_response_insert(), row).rowcount
 
 
-_KEEP_ROWCOUNT = {"preserve_rowcount": True}
-_COMPILED_INSERTS: dict[tuple[str, str], str] = {}
+def _stored_content_hash(
+    connection: Connection | DriverConnection | None, response_id: uuid.UUID
+) -> str | None:
+    """The content hash stored with `response_id` (a replay must match it)."""
+    if isinstance(connection, DriverConnection):
+        sql = _driver_sql(_content_hash_query, connection.dialect)
+        row = connection.execute(sql, {"id": response_id}).fetchone()
+        return row[0] if row else None
+    return (connection or db.session).execute(_content_hash_query(), {"id": response_id}).scalar()
 
 
-def _compiled_insert(dialect) -> str:
-    key = (dialect.name, dialect.driver)  # the SQL and its parameter style
-    if key not in _COMPILED_INSERTS:
-        _COMPILED_INSERTS[key] = str(_response_insert().compile(dialect=dialect))
-    return _COMPILED_INSERTS[key]
+_DRIVER_SQL: dict[tuple[Any, str, str], str] = {}
 
 
-# The one INSERT of the request path, per database: compiled once, not per request. A replay of
-# a stored id inserts nothing (ON CONFLICT DO NOTHING): its row count, which SQLAlchemy keeps for
+def _driver_sql(statement: Callable[[], Any], dialect) -> str:
+    """`statement()` compiled once for `dialect` (the SQL and its parameter style)."""
+    key = (statement, dialect.name, dialect.driver)
+    if key not in _DRIVER_SQL:
+        _DRIVER_SQL[key] = str(statement().compile(dialect=dialect))
+    return _DRIVER_SQL[key]
+
+
+# The statements of the request path, per database: built once, not per request. A replay of a
+# stored id inserts nothing (ON CONFLICT DO NOTHING): its row count, which SQLAlchemy keeps for
 # an INSERT only when asked (preserve_rowcount), is 0.
 _RESPONSE_INSERTS: dict[str, Any] = {}
 
@@ -312,6 +361,13 @@ def _response_insert():
             .execution_options(preserve_rowcount=True)
         )
     return _RESPONSE_INSERTS[dialect]
+
+
+_CONTENT_HASH_QUERY = select(Response.content_hash).where(Response.id == bindparam("id"))
+
+
+def _content_hash_query():
+    return _CONTENT_HASH_QUERY
 
 
 def _parse_uuid(value: Any, problem) -> uuid.UUID | None:

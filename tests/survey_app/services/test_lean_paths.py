@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 from sqlalchemy import LargeBinary, String, func, literal, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from survey_app.extensions import db, storing_engine
 from survey_app.models import Response, Unit
@@ -95,15 +96,46 @@ def test_a_storing_connection_the_server_dropped_is_replaced_and_the_response_st
 
 
 def test_storing_connection_commits_each_statement_on_postgresql(app, backend, tree):
-    renamed = update(Unit).where(Unit.id == tree.ward.id).values(name_vi="Phường Mới")
     with storing_connection() as connection:
-        connection.execute(renamed)
         if backend == "postgresql":
+            connection.execute(
+                "UPDATE units SET name_vi = %(name)s WHERE id = %(id)s",
+                {"name": "Phường Mới", "id": tree.ward.id},
+            )
             # Committed by itself already: the server holds no open transaction.
-            status = connection.connection.driver_connection.info.transaction_status
+            status = connection.pooled.dbapi_connection.info.transaction_status
             assert status == psycopg.pq.TransactionStatus.IDLE
+        else:
+            connection.execute(
+                update(Unit).where(Unit.id == tree.ward.id).values(name_vi="Phường Mới")
+            )
     db.session.rollback()
     assert db.session.scalar(select(Unit.name_vi).where(Unit.id == tree.ward.id)) == "Phường Mới"
+
+
+def test_a_driver_error_on_the_storing_connection_is_sqlalchemys_and_keeps_the_connection(
+    client, backend, tree
+):
+    """PostgreSQL's storing connection talks to the driver itself: its errors must still arrive
+    as SQLAlchemy's (the retry in submit_alone reads them), and an error that did not lose the
+    connection must not discard it."""
+    if backend != "postgresql":
+        pytest.skip("SQLite stores through SQLAlchemy's own Connection")
+    with storing_connection() as connection:
+        pid = connection.pooled.dbapi_connection.info.backend_pid
+        with pytest.raises(IntegrityError) as refused:
+            connection.execute(
+                "UPDATE units SET parent_id = %(missing)s WHERE id = %(id)s",
+                {"missing": 987654, "id": tree.ward.id},
+            )
+        assert not refused.value.connection_invalidated
+        assert isinstance(refused.value.orig, psycopg.errors.ForeignKeyViolation)
+
+    payload = counter_payload()
+    assert client.post("/api/v1/responses", json=payload).status_code == 201
+    with storing_connection() as connection:  # the same server connection, kept by the pool
+        assert connection.pooled.dbapi_connection.info.backend_pid == pid
+    assert payload["id"] in _stored_ids()
 
 
 def test_the_api_stores_the_same_row_as_the_session_path(client, tree):
