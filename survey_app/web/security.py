@@ -64,5 +64,14 @@ class CookieSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        if session or session.modified or session.accessed:
+        if session or session.modified:
             super().save_session(app, session, response)
+        elif session.accessed:  # read, empty: only "Vary: Cookie", as Flask would add
+            # Flask-Login reads the session after every request; Flask's own path to this one
+            # header (the cookie's seven settings, then `response.vary`'s parse and rewrite) cost
+            # ~3 % of a submission's time in the worker (benchmarks/README.md, eighth session).
+            vary = response.headers.get("Vary")
+            if vary is None:
+                response.headers["Vary"] = "Cookie"
+            else:
+                response.vary.add("Cookie")

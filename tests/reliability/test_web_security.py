@@ -154,6 +154,30 @@ def test_the_session_cookie_is_sent_only_when_the_session_changes(app, tree):
     assert client.get("/staff/").get_data(as_text=True).count('lang="en"') == 1
 
 
+def test_a_response_that_read_the_session_varies_on_the_cookie_once(app):
+    """Flask-Login reads the session after every request: a cache must then know the response
+    depends on the cookie, and say so once, beside whatever the view varies on."""
+    from flask import session
+
+    @app.get("/test-reads-the-session")
+    def reads_the_session():
+        session.get("lang")
+        return "read"
+
+    @app.get("/test-varies-on-language")
+    def varies_on_language():
+        return "vary", 200, {"Vary": "Accept-Language"}
+
+    client = app.test_client()
+    submission = client.post("/api/v1/responses", data=b"{", content_type="application/json")
+    assert submission.headers.getlist("Vary") == ["Cookie"]
+    assert "Set-Cookie" not in submission.headers
+    assert client.get("/test-reads-the-session").headers.getlist("Vary") == ["Cookie"]
+    assert client.get("/test-varies-on-language").headers.getlist("Vary") == [
+        "Accept-Language, Cookie"
+    ]
+
+
 # Templates: nothing the CSP would block (and so nothing a page silently depends on)
 
 
