@@ -59,6 +59,13 @@ def parse_args(argv=None):
         help="seconds of kiosk load before 'under load' is measured (past SETTLE_MAX_DELAY_SECONDS, "
         "so that the settlers are at work too)",
     )
+    parser.add_argument(
+        "--loaded-seconds",
+        type=float,
+        default=20,
+        help="under kiosk load, sample each figure every 0.1 s for this long (at least --reps): "
+        "settling happens about once a second then, and 20 requests in a row may miss it",
+    )
     parser.add_argument("--fresh", action="store_true", help="re-seed the cached databases")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     return parser.parse_args(argv)
