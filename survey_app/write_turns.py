@@ -11,21 +11,30 @@ guards the data; this only decides who asks for it next. PostgreSQL needs none o
 
 A thread that already holds a turn through one connection does not queue again for another (it
 would wait for itself); that second connection meets SQLite's busy handler, as before.
+
+A transaction that writes much (a settling batch) checkpoints the WAL after its turn is given
+back, not in its commit: SQLite's automatic checkpoint runs inside the commit of the transaction
+that takes the WAL past 1,000 pages, while that writer still holds its turn and everyone else
+waits. At 1,000,000 responses that was ~25 ms of a ~95 ms settling batch (benchmarks/README.md).
 """
 
 import fcntl
 import os
 import threading
+import weakref
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.engine import Engine
 
 # The statements that make a transaction a writer (SQLite takes its write lock at the first).
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
 _TURN = "survey_write_turn"  # key of (descriptor, thread) in the DBAPI connection's info
+# Key of the connection's own wal_autocheckpoint, while a checkpoint waits for its turn's end.
+_CHECKPOINT_AFTER = "survey_checkpoint_after_turn"
 
 _threads_holding: set[int] = set()
+_queued_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 
 
 def lock_path(database: str | None) -> Path | None:
@@ -60,12 +69,39 @@ def install(engine: Engine) -> None:
         _threads_holding.add(thread)
 
     @event.listens_for(engine.pool, "checkin")
-    def _give_back(_dbapi_connection, record) -> None:
+    def _give_back(dbapi_connection, record) -> None:
         _release(record)
+        _checkpoint_if_asked(dbapi_connection, record)
 
     @event.listens_for(engine.pool, "invalidate")
     def _give_back_on_invalidate(_dbapi_connection, record, _exception) -> None:
         _release(record)
+        if record is not None:
+            record.info.pop(_CHECKPOINT_AFTER, None)  # the connection is being discarded
+
+    _queued_engines.add(engine)
+
+
+def checkpoint_after_turn(connection: Connection) -> None:
+    """Checkpoint the WAL when `connection`'s turn is given back (at its return to the pool)
+    instead of in its commit. For transactions that write much; a no-op where writers do not
+    queue (PostgreSQL, in-memory SQLite)."""
+    if connection.engine not in _queued_engines or _CHECKPOINT_AFTER in connection.info:
+        return
+    sqlite = connection.connection.driver_connection
+    (own_setting,) = sqlite.execute("PRAGMA wal_autocheckpoint").fetchone()
+    sqlite.execute("PRAGMA wal_autocheckpoint=0")
+    connection.info[_CHECKPOINT_AFTER] = own_setting
+
+
+def _checkpoint_if_asked(dbapi_connection, record) -> None:
+    own_setting = record.info.pop(_CHECKPOINT_AFTER, None) if record is not None else None
+    if own_setting is None:
+        return
+    try:  # PASSIVE: copies what it can without waiting for readers or writers
+        dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={int(own_setting)}")
 
 
 def _release(record) -> None:

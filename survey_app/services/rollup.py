@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 import analytics
 from questionnaires import Definition
+from survey_app import write_turns
 from survey_app.extensions import db
 from survey_app.models import (
     Answer,
@@ -68,6 +69,10 @@ READER_BATCH_SIZE = 1000
 LIVE_READER_SETTLE_LIMIT = 10
 # Backlogs are counted up to this many, so that counting one stays cheap however long it is.
 BACKLOG_COUNT_CAP = 100_000
+# SQLite: a batch of at least this many checkpoints the WAL after giving back its write turn, not
+# in its commit (write_turns.checkpoint_after_turn), so that submissions do not wait for it. A
+# live page's few leave it to SQLite's automatic checkpoint: not worth two fsyncs in a request.
+CHECKPOINT_AFTER_BATCHES_OF = 20
 
 
 def encode_answers(rows: Sequence[CleanAnswer]) -> str:
@@ -198,6 +203,8 @@ def settle_batch(limit: int, only_ids: Iterable[Any] | None = None, *, wait: boo
     batch = db.session.execute(query).all()
     if not batch:
         return 0
+    if len(batch) >= CHECKPOINT_AFTER_BATCHES_OF:
+        write_turns.checkpoint_after_turn(db.session.connection())
     ids = [row.id for row in batch]
     definitions = _definitions({row.questionnaire_id for row in batch})
     pending = _pending_answer_rows(ids)

@@ -2,6 +2,8 @@
 polling SQLite's busy handler: a writer that arrives while another holds the lock waits for it,
 however long, and readers never wait."""
 
+import fcntl
+import os
 import threading
 import time
 
@@ -118,6 +120,46 @@ def test_a_turn_is_given_back_when_a_rolled_back_connection_returns_to_the_pool(
     writer.start()
     writer.join(10)  # a turn never given back would keep it waiting for ever
     assert log == ["second committed"]
+    engine.dispose()
+
+
+def _turn_is_free(path) -> bool:
+    descriptor = os.open(write_turns.lock_path(str(path)), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(descriptor)  # also gives back what this probe took
+    return True
+
+
+def test_a_writer_that_asks_checkpoints_after_giving_back_its_turn(database) -> None:
+    """A settling batch's checkpoint runs once its turn is free, not inside its commit (SQLite's
+    automatic checkpoint, which the connection has off meanwhile) with everyone waiting."""
+    engine = _engine(database, queued=True)
+    checkpoints: list[tuple[str, bool]] = []
+    with engine.connect() as connection:
+        connection.execute(text("INSERT INTO submissions (who) VALUES ('settler')"))
+        write_turns.checkpoint_after_turn(connection)
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
+        sqlite = connection.connection.driver_connection
+        sqlite.set_trace_callback(
+            lambda statement: (
+                checkpoints.append((statement, _turn_is_free(database)))
+                if "wal_checkpoint(" in statement
+                else None
+            )
+        )
+        assert not _turn_is_free(database)  # held: the transaction has written
+        connection.commit()
+    assert checkpoints == [("PRAGMA wal_checkpoint(PASSIVE)", True)]
+    assert sqlite.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)  # its own again
+
+    with engine.connect() as connection:  # the next writer on that connection did not ask
+        connection.execute(text("INSERT INTO submissions (who) VALUES ('kiosk')"))
+        connection.commit()
+    assert len(checkpoints) == 1
     engine.dispose()
 
 

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import create_engine, func, insert, select, update
+from sqlalchemy import create_engine, event, func, insert, select, update
 
 from survey_app import create_app
 from survey_app.errors import ValidationError
@@ -19,6 +19,7 @@ from survey_app.services.figures import FigureBuilder, Filters
 from survey_app.services.moments import compare_index_moments
 from survey_app.services.periods import period_of
 from survey_app.services.rollup import (
+    CHECKPOINT_AFTER_BATCHES_OF,
     SETTLING_LOCK_KEY,
     pending_count,
     settle_batch,
@@ -258,6 +259,30 @@ def test_the_background_settler_gives_way_to_another_settler(app, tree, database
         assert pending_count() == 2
     other.dispose()
     assert settle_pending(wait=False) == 2
+    assert_consistent()
+
+
+def test_a_full_settling_batch_checkpoints_sqlites_wal_itself(app, tree, backend):
+    """SQLite: a batch of CHECKPOINT_AFTER_BATCHES_OF or more checkpoints the WAL when its write
+    turn is given back (write_turns.checkpoint_after_turn); a shorter one leaves it to SQLite."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL has no WAL checkpoints of ours")
+    submit_many(CHECKPOINT_AFTER_BATCHES_OF + 3, counter_payload, unit="P-W1", counter="Q1")
+    statements: list[str] = []
+
+    def trace(dbapi_connection, _record, _proxy) -> None:
+        dbapi_connection.set_trace_callback(statements.append)
+
+    event.listen(db.engine.pool, "checkout", trace)
+    try:
+        settled = settle_pending(CHECKPOINT_AFTER_BATCHES_OF)  # a full batch, then 3
+    finally:
+        event.remove(db.engine.pool, "checkout", trace)
+        db.session.remove()
+        db.engine.dispose()  # no connection keeps the trace
+
+    assert settled == CHECKPOINT_AFTER_BATCHES_OF + 3
+    assert [s for s in statements if "wal_checkpoint(" in s] == ["PRAGMA wal_checkpoint(PASSIVE)"]
     assert_consistent()
 
 
