@@ -19,7 +19,9 @@ waits. At 1,000,000 responses that was ~25 ms of a ~95 ms settling batch (benchm
 """
 
 import fcntl
+import logging
 import os
+import sqlite3
 import threading
 import weakref
 from pathlib import Path
@@ -32,6 +34,8 @@ _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN IMMEDIATE", "BEGIN EX
 _TURN = "survey_write_turn"  # key of (descriptor, thread) in the DBAPI connection's info
 # Key of the connection's own wal_autocheckpoint, while a checkpoint waits for its turn's end.
 _CHECKPOINT_AFTER = "survey_checkpoint_after_turn"
+
+log = logging.getLogger(__name__)
 
 _threads_holding: set[int] = set()
 _queued_engines: "weakref.WeakSet[Engine]" = weakref.WeakSet()
@@ -98,8 +102,12 @@ def _checkpoint_if_asked(dbapi_connection, record) -> None:
     own_setting = record.info.pop(_CHECKPOINT_AFTER, None) if record is not None else None
     if own_setting is None:
         return
+    # After the commit: a failure here loses nothing (the WAL keeps every frame, and the next
+    # checkpoint copies them), so it is logged, not raised into the caller's commit.
     try:  # PASSIVE: copies what it can without waiting for readers or writers
         dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error:
+        log.warning("WAL checkpoint after a write turn failed; SQLite will retry", exc_info=True)
     finally:
         dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={int(own_setting)}")
 

@@ -3,7 +3,9 @@ polling SQLite's busy handler: a writer that arrives while another holds the loc
 however long, and readers never wait."""
 
 import fcntl
+import logging
 import os
+import sqlite3
 import threading
 import time
 
@@ -160,6 +162,33 @@ def test_a_writer_that_asks_checkpoints_after_giving_back_its_turn(database) -> 
         connection.execute(text("INSERT INTO submissions (who) VALUES ('kiosk')"))
         connection.commit()
     assert len(checkpoints) == 1
+    engine.dispose()
+
+
+def test_a_failed_checkpoint_is_logged_and_loses_nothing(database, caplog) -> None:
+    """The checkpoint comes after the commit: its failure must not turn a stored batch into an
+    error for the caller, nor leave the connection without automatic checkpoints."""
+    engine = _engine(database, queued=True)
+    with engine.connect() as connection:
+        connection.execute(text("INSERT INTO submissions (who) VALUES ('settler')"))
+        write_turns.checkpoint_after_turn(connection)
+        sqlite = connection.connection.driver_connection
+        sqlite.set_authorizer(
+            lambda action, name, *_: (
+                sqlite3.SQLITE_DENY
+                if action == sqlite3.SQLITE_PRAGMA and name == "wal_checkpoint"
+                else sqlite3.SQLITE_OK
+            )
+        )
+        with caplog.at_level(logging.WARNING, logger="survey_app.write_turns"):
+            connection.commit()
+            connection.close()
+    assert "WAL checkpoint after a write turn failed" in caplog.text
+    sqlite.set_authorizer(None)
+    assert sqlite.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
+    with _engine(database, queued=False).connect() as reader:
+        stored = reader.execute(text("SELECT who FROM submissions")).scalars().all()
+    assert stored == ["settler"]
     engine.dispose()
 
 
