@@ -43,16 +43,18 @@ def _sample(measure: Callable[[], float], reps: int, spread_seconds: float = 0) 
     a run of 20 back-to-back requests (~0.5 s) may or may not meet one."""
     times: list[float] = []
     began = time.perf_counter()
-    while True:
+
+    def enough() -> bool:
         elapsed = time.perf_counter() - began
         if spread_seconds:
-            if len(times) >= reps and elapsed >= spread_seconds:
-                return times
-            if times:
-                time.sleep(SPREAD_PAUSE_SECONDS)
-        elif len(times) >= reps or (len(times) >= MIN_REPS and elapsed > BUDGET_SECONDS):
-            return times
+            return len(times) >= reps and elapsed >= spread_seconds
+        return len(times) >= reps or (len(times) >= MIN_REPS and elapsed > BUDGET_SECONDS)
+
+    while not enough():
+        if spread_seconds and times:
+            time.sleep(SPREAD_PAUSE_SECONDS)
         times.append(measure())
+    return times
 
 
 def _time(function: Callable[[], object], reps: int, spread_seconds: float = 0) -> list[float]:
@@ -237,8 +239,8 @@ def benchmark(database: Database, options, log_dir) -> list[Row]:
                 # Long enough for the steady state: the oldest pending response has waited
                 # SETTLE_MAX_DELAY_SECONDS, so the settlers work beside the kiosks and readers.
                 time.sleep(options.kiosk_warmup)
-                loaded = " [kiosks submitting]"
                 spread = options.loaded_seconds
+                loaded = f" [kiosks submitting; sampled every {SPREAD_PAUSE_SECONDS:g} s for {spread:g} s]"
                 for name in ("overview, year", "drill-down commune, month"):
                     add(name, _time(figures[name], options.reps, spread), loaded=loaded)
                 add(

@@ -103,13 +103,21 @@ def _checkpoint_if_asked(dbapi_connection, record) -> None:
     if own_setting is None:
         return
     # After the commit: a failure here loses nothing (the WAL keeps every frame, and the next
-    # checkpoint copies them), so it is logged, not raised into the caller's commit.
-    try:  # PASSIVE: copies what it can without waiting for readers or writers
-        dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-    except sqlite3.Error:
-        log.warning("WAL checkpoint after a write turn failed; SQLite will retry", exc_info=True)
-    finally:
-        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={int(own_setting)}")
+    # checkpoint copies them), so it is logged, not raised into the caller's commit. PASSIVE:
+    # copies what it can without waiting for readers or writers; then the connection's own
+    # automatic checkpoints again, whatever became of this one.
+    for statement in (
+        "PRAGMA wal_checkpoint(PASSIVE)",
+        f"PRAGMA wal_autocheckpoint={int(own_setting)}",
+    ):
+        try:
+            dbapi_connection.execute(statement).fetchall()
+        except sqlite3.Error:
+            log.warning(
+                "WAL checkpoint after a write turn failed at %r; SQLite will retry",
+                statement,
+                exc_info=True,
+            )
 
 
 def _release(record) -> None:
