@@ -54,6 +54,9 @@ class Config:
     KIOSK_HEARTBEAT_SECONDS = 60
     KIOSK_ENROLMENT_HOURS = 24
     KIOSK_RATE_PER_MINUTE = 30
+    # Responses one API key (a partner app, the public-service portal) may submit per minute, in
+    # all its units together (a 429 with Retry-After beyond it).
+    API_KEY_SUBMISSIONS_PER_MINUTE = int(os.environ.get("API_KEY_SUBMISSIONS_PER_MINUTE", "120"))
     # The address citizens' phones and tablets reach the service at, for printed QR codes and
     # the URLs the CLI prints (e.g. https://khaosat.example.gov.vn). Unset: pages use the
     # request's own host, and the CLI asks for --base-url.
@@ -74,15 +77,22 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "1") == "1"
     WTF_CSRF_TIME_LIMIT = 3600
-    # A staff session lasts a working day, then asks for the password again.
+    # A staff session (a row of staff_sessions, ended on the server by signing out, a new
+    # password or deactivation) lasts a working day at most, and ends after SESSION_IDLE_MINUTES
+    # without a request from the person (a dashboard refreshing itself does not count).
     PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+    SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
     # The cookie is written only when the session changes. Re-sent with every response, it let a
     # response begun before a change (the stylesheet of a page left before it loaded, when the
-    # language was switched) put the old session back; and the working day counts from sign-in
-    # anyway (web/auth.session_is_fresh), not from the last request.
+    # language was switched) put the old session back; both limits are kept on the server anyway.
     SESSION_REFRESH_EACH_REQUEST = False
-    LOGIN_MAX_FAILURES = 5
-    LOGIN_LOCK_MINUTES = 15
+    # Sign-in attempts per LOGIN_WINDOW_MINUTES (a sliding window): for one name from one
+    # address, and from one address whatever the names (successful ones are not counted, so an
+    # office behind one address signs everybody in). No account is ever locked: a lock anybody
+    # can trigger would let anybody keep `admin` out (services/accounts.py).
+    LOGIN_ATTEMPTS_PER_NAME = 5
+    LOGIN_ATTEMPTS_PER_ADDRESS = 30
+    LOGIN_WINDOW_MINUTES = 15
 
     # The online annual form keeps answers across pages in a draft; a draft untouched this long
     # is discarded (the household starts again; `flask annual prune-drafts` deletes old ones).

@@ -26,7 +26,14 @@ from survey_app.models.response import (
     SubtreeMoment,
     YearlyAnswerCount,
 )
-from survey_app.models.staff import API_KEY_PURPOSES, ROLES, ApiKey, StaffAccount, StaffScope
+from survey_app.models.staff import (
+    API_KEY_PURPOSES,
+    ROLES,
+    ApiKey,
+    StaffAccount,
+    StaffScope,
+    StaffSession,
+)
 from survey_app.models.target import COMPARISONS, PERIOD_KINDS, Target
 from survey_app.models.unit import (
     CHANNEL_DEFAULT_QUESTIONNAIRES,
@@ -72,6 +79,7 @@ __all__ = [
     "SamplingFrame",
     "StaffAccount",
     "StaffScope",
+    "StaffSession",
     "SubtreeMoment",
     "Target",
     "Unit",

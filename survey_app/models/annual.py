@@ -31,11 +31,13 @@ class AnnualLink(db.Model):
 
 class SampleCode(db.Model):
     """A sampled household's (or dossier's) code for one survey year: codes only, no names.
-    It is single-use: `used_at` is set in the transaction that stores the form."""
+    It is single-use: `used_at` is set in the transaction that stores the form. Codes are unique
+    within a unit's sample of a year (a household answers through its unit's link), so importing
+    one never tells whether another unit has it."""
 
     __tablename__ = "sample_codes"
     __table_args__ = (
-        UniqueConstraint("year", "code"),
+        UniqueConstraint("unit_id", "year", "code"),
         CheckConstraint("kind IN ('household', 'dossier')", name="kind"),
     )
 
@@ -53,11 +55,12 @@ class SampleCode(db.Model):
 
 class PaperFormEntry(db.Model):
     """A paper or interviewer form keyed by a clerk. Round 1 creates the response; round 2 (double
-    entry by another clerk) is kept only to compare. A serial can be keyed once per year and round."""
+    entry by another clerk) is kept only to compare. A serial can be keyed once per unit, year and
+    round: serials are the unit's own, so keying one never tells whether another unit used it."""
 
     __tablename__ = "paper_form_entries"
     __table_args__ = (
-        UniqueConstraint("year", "serial", "entry_round"),
+        UniqueConstraint("unit_id", "year", "serial", "entry_round"),
         CheckConstraint("entry_round IN (1, 2)", name="entry_round"),
     )
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey_app.extensions import db
@@ -30,13 +30,15 @@ class PosterCode(db.Model):
 
 
 class DossierRating(db.Model):
-    """One rating allowed per dossier (mã số hồ sơ). Kept apart from the answers: nothing links
-    this row to the response it allowed, only `used_at` records that it was used."""
+    """One rating allowed per dossier (mã số hồ sơ) of a unit. Kept apart from the answers: nothing
+    links this row to the response it allowed, only `used_at` records that it was used. Unique per
+    unit: a dossier system asking for a code learns nothing of another unit's dossiers."""
 
     __tablename__ = "dossier_ratings"
+    __table_args__ = (UniqueConstraint("unit_id", "dossier_code"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    dossier_code: Mapped[str] = mapped_column(String(64), unique=True)
+    dossier_code: Mapped[str] = mapped_column(String(64))
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     counter_id: Mapped[int | None] = mapped_column(ForeignKey("counters.id"))
     questionnaire_key: Mapped[str] = mapped_column(String(64))

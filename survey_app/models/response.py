@@ -69,6 +69,8 @@ class Response(db.Model):
     content_hash: Mapped[str] = mapped_column(String(64))
     # The kiosk it came from, and the officer on duty at the counter then (both optional).
     kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"), index=True)
+    # The API key of the machine client that submitted it (channel `web`).
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
     officer_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"), index=True)
     # The annual survey's year, for annual forms (entered after the year ended, too).
     survey_year: Mapped[int | None] = mapped_column(Integer)

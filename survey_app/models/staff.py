@@ -1,27 +1,31 @@
 """Staff accounts, their scopes in the unit tree, and API keys for machine clients."""
 
-import secrets
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey_app.extensions import db
 from survey_app.models.unit import Unit
 from survey_app.timeutil import UTCDateTime, utcnow
 
-ROLES = ("manager", "viewer")
-API_KEY_PURPOSES = ("dossier_codes", "read_figures")
+# A manager changes what is under a unit (counters, kiosks, posters, targets, paper entry) and sees
+# its figures; an officer (cán bộ một cửa) serves at its counters (duty) and sees its figures; a
+# viewer sees the figures only.
+ROLES = ("manager", "officer", "viewer")
+# What a machine client may do with its key: ask for dossier rating codes, read figures, or submit
+# responses it collected itself (a partner app, the province's public-service portal).
+API_KEY_PURPOSES = ("dossier_codes", "read_figures", "submit_responses")
 
 
-def new_session_token() -> str:
-    return secrets.token_urlsafe(16)
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class StaffAccount(db.Model):
     """A person who signs in. Administrators see everything; others see the subtrees of their
-    scopes. `session_token` is part of the login session: changing it (new password, deactivation)
-    signs the account out everywhere."""
+    scopes. Each sign-in is a `StaffSession` row; sign-in attempts are throttled per address and
+    per name and address (services/accounts.py), not by a lock on the account."""
 
     __tablename__ = "staff_accounts"
 
@@ -33,9 +37,6 @@ class StaffAccount(db.Model):
     password_hash: Mapped[str] = mapped_column(String(300))
     is_administrator: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -57,7 +58,7 @@ class StaffAccount(db.Model):
         return False
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
+        return str(self.id)
 
     def __repr__(self) -> str:
         return f"<StaffAccount {self.username}>"
@@ -69,7 +70,7 @@ class StaffScope(db.Model):
     __tablename__ = "staff_scopes"
     __table_args__ = (
         UniqueConstraint("account_id", "unit_id"),
-        CheckConstraint("role IN ('manager', 'viewer')", name="role"),
+        CheckConstraint(_one_of("role", ROLES), name="role"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -88,9 +89,7 @@ class ApiKey(db.Model):
     is stored (the secret is 32 random bytes, so a slow hash adds nothing); `prefix` finds it."""
 
     __tablename__ = "api_keys"
-    __table_args__ = (
-        CheckConstraint("purpose IN ('dossier_codes', 'read_figures')", name="purpose"),
-    )
+    __table_args__ = (CheckConstraint(_one_of("purpose", API_KEY_PURPOSES), name="purpose"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -108,3 +107,23 @@ class ApiKey(db.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class StaffSession(db.Model):
+    """One sign-in. The session cookie carries a random secret whose SHA-256 is `token_hash`, so
+    the session can be ended on the server: signing out, a new password or deactivation sets
+    `ended_at`, and a copied cookie is refused from then on. `last_seen_at` measures idleness
+    (written at most once a minute, services/accounts.py)."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_accounts.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    account: Mapped[StaffAccount] = relationship()

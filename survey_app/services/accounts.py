@@ -1,18 +1,35 @@
-"""Staff accounts: creating them, passwords, signing in with throttling, scopes."""
+"""Staff accounts: creating them, passwords, signing in with throttling, sessions, scopes.
 
+Signing in is throttled by address, and by name and address together, never by a lock on the
+account: a lock anybody can trigger lets anybody keep `admin` out for ever. Every attempt is
+counted before the password is checked (one atomic upsert each, so concurrent attempts cannot
+slip past the limit), and a successful one is taken back. An unknown name, an inactive account,
+a wrong password and a throttled attempt all cost one password hash and get the same answer, so
+neither the wording nor the time tells which names exist.
+
+Each sign-in is a `StaffSession` row named by a random secret in the session cookie: signing out,
+a new password or deactivation ends it on the server, and it ends by itself after
+`SessionPolicy.lifetime` or `SessionPolicy.idle` without a request.
+"""
+
+import hashlib
 import logging
 import re
+import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from survey_app.errors import NotFound, ValidationError
 from survey_app.extensions import db
-from survey_app.models import ROLES, StaffAccount, StaffScope, Unit
-from survey_app.models.staff import new_session_token
-from survey_app.timeutil import utcnow
+from survey_app.models import ROLES, StaffAccount, StaffScope, StaffSession, Unit
+from survey_app.services.ratelimit import Limit, count_hit_sliding, forget_hit, forget_key
+from survey_app.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +41,36 @@ _DUMMY_HASH = generate_password_hash("not-a-password-at-all")
 
 @dataclass(frozen=True)
 class LoginPolicy:
-    max_failures: int = 5
-    lock_for: timedelta = timedelta(minutes=15)
+    """Sign-in attempts allowed per `window`: for one name from one address, and from one
+    address whatever the names (an office behind one NAT signs in many people; successful
+    sign-ins are not counted)."""
+
+    per_name_and_address: int = 5
+    per_address: int = 30
+    window: timedelta = timedelta(minutes=15)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "LoginPolicy":
+        return cls(
+            per_name_and_address=config["LOGIN_ATTEMPTS_PER_NAME"],
+            per_address=config["LOGIN_ATTEMPTS_PER_ADDRESS"],
+            window=timedelta(minutes=config["LOGIN_WINDOW_MINUTES"]),
+        )
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """How long a staff session lasts: `lifetime` after sign-in at most, `idle` without a request."""
+
+    lifetime: timedelta = timedelta(hours=8)
+    idle: timedelta = timedelta(minutes=30)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "SessionPolicy":
+        return cls(
+            lifetime=config["PERMANENT_SESSION_LIFETIME"],
+            idle=timedelta(minutes=config["SESSION_IDLE_MINUTES"]),
+        )
 
 
 def _check_password_rules(password: str) -> list[str]:
@@ -70,8 +115,6 @@ def create_account(
         password_hash=hash_password(password),
         is_administrator=is_administrator,
         active=True,
-        session_token=new_session_token(),
-        failed_logins=0,
     )
     db.session.add(account)
     db.session.flush()
@@ -96,66 +139,186 @@ def list_accounts() -> list[StaffAccount]:
     return list(db.session.scalars(select(StaffAccount).order_by(StaffAccount.username)))
 
 
-def set_password(account: StaffAccount, password: str) -> None:
-    """Change the password and sign the account out of every session."""
+def set_password(account: StaffAccount, password: str, *, keep_session: int | None = None) -> None:
+    """Change the password and end every session of the account (but `keep_session`, the id of
+    the session the account changes its own password from)."""
     if problems := _check_password_rules(password):
         raise ValidationError({"password": problems})
     account.password_hash = hash_password(password)
-    account.session_token = new_session_token()
-    account.failed_logins = 0
-    account.locked_until = None
+    end_sessions(account, keep=keep_session)
 
 
 def set_account_active(account: StaffAccount, active: bool) -> None:
     account.active = active
     if not active:
-        account.session_token = new_session_token()
+        end_sessions(account)
+
+
+# --- signing in ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class LoginResult:
     account: StaffAccount | None
-    locked_until: datetime | None = None  # set when refused because of too many failures
+    # Set when the attempt was refused unchecked: too many attempts from this address (for this
+    # name, or for any). When the next attempt would be allowed.
+    retry_after: datetime | None = None
+
+
+def _name_key(username: str, address: str) -> str:
+    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+    return f"login-name:{address}:{digest}"
+
+
+def _address_key(address: str) -> str:
+    return f"login-address:{address}"
+
+
+def count_sign_in_attempt(
+    username: str, address: str, *, policy: LoginPolicy, now: datetime | None = None
+) -> datetime | None:
+    """Count an attempt to sign in as `username` from `address` before its password is checked;
+    returns None when it may go on, else when an attempt would be allowed again. The caller
+    commits before checking the password, so the count holds whatever happens next."""
+    now = now or utcnow()
+    refused: list[datetime] = []
+    for key, hits in (
+        (_address_key(address), policy.per_address),
+        (_name_key(username, address), policy.per_name_and_address),
+    ):
+        counted = count_hit_sliding(key, Limit(hits, policy.window), now=now)
+        if not counted.allowed:
+            refused.append(counted.free_at)
+    return max(refused) if refused else None
 
 
 def authenticate(
     username: str,
     password: str,
     *,
+    address: str,
+    retry_after: datetime | None = None,
     policy: LoginPolicy = LoginPolicy(),
     now: datetime | None = None,
 ) -> LoginResult:
-    """Check a username and password, counting failures. After `max_failures` failures in a row
-    the account is locked for `lock_for`, even for the right password. The caller commits."""
+    """Check a username and password counted by `count_sign_in_attempt` (`retry_after` is what it
+    returned: a refused attempt is answered without looking at the password). Every path costs
+    one password hash. A success takes the attempt back from the address's count and forgets the
+    name's. The caller commits."""
     now = now or utcnow()
-    account = find_account(username)
+    account = find_account(username) if retry_after is None else None
     if account is None or not account.active:
         check_password_hash(_DUMMY_HASH, password)
-        return LoginResult(None)
-    if account.locked_until is not None and account.locked_until > now:
-        return LoginResult(None, locked_until=account.locked_until)
+        return LoginResult(None, retry_after=retry_after)
     if not check_password_hash(account.password_hash, password):
-        account.failed_logins += 1
-        if account.failed_logins >= policy.max_failures:
-            account.locked_until = now + policy.lock_for
-            return LoginResult(None, locked_until=account.locked_until)
         return LoginResult(None)
-    account.failed_logins = 0
-    account.locked_until = None
+    forget_hit(_address_key(address), Limit(policy.per_address, policy.window), now=now)
+    forget_key(_name_key(username, address))
     account.last_login_at = now
     return LoginResult(account)
 
 
-def load_account_for_session(session_id: str) -> StaffAccount | None:
-    """Flask-Login's loader: the id carries the account's session token, so a password change or
-    deactivation ends every session at once."""
-    account_id, _, token = session_id.partition(":")
-    if not account_id.isdigit():
+# --- sessions --------------------------------------------------------------------------------------
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def start_session(
+    account: StaffAccount, *, now: datetime | None = None
+) -> tuple[StaffSession, str]:
+    """A new session for `account`; returns it and the secret for the session cookie (only its
+    hash is stored)."""
+    now = now or utcnow()
+    secret = secrets.token_urlsafe(32)
+    row = StaffSession(
+        account_id=account.id, token_hash=_token_hash(secret), started_at=now, last_seen_at=now
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row, secret
+
+
+# A session's last request is written at most this often: not a write per page.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+
+
+def find_session(
+    account_id: str,
+    secret: str | None,
+    *,
+    policy: SessionPolicy,
+    activity: bool = True,
+    now: datetime | None = None,
+) -> StaffSession | None:
+    """The live session of account `account_id` that `secret` names, else None: unknown, ended,
+    older than the lifetime, idle too long, or its account inactive. `activity`: the request is a
+    person's (not a page refreshing itself), so it keeps the session from going idle; the time is
+    written in a transaction of its own, since the request may not commit."""
+    if not secret or not isinstance(secret, str) or len(secret) > 100 or not account_id.isdigit():
         return None
-    account = db.session.get(StaffAccount, int(account_id))
-    if account is None or not account.active or account.session_token != token:
+    now = now or utcnow()
+    row = db.session.scalar(
+        select(StaffSession).where(StaffSession.token_hash == _token_hash(secret))
+    )
+    if (
+        row is None
+        or row.account_id != int(account_id)
+        or row.ended_at is not None
+        or not row.account.active
+        or now - as_utc(row.started_at) > policy.lifetime
+        or now - as_utc(row.last_seen_at) > policy.idle
+    ):
         return None
-    return account
+    if activity and now - as_utc(row.last_seen_at) >= LAST_SEEN_RESOLUTION:
+        with db.engine.begin() as connection:
+            connection.execute(
+                update(StaffSession).where(StaffSession.id == row.id).values(last_seen_at=now)
+            )
+        set_committed_value(row, "last_seen_at", now)
+    return row
+
+
+def session_ended_why(
+    secret: str | None, *, policy: SessionPolicy, now: datetime | None = None
+) -> str | None:
+    """Why the session `secret` names is no longer live: "expired" (the lifetime), "idle", or
+    None (ended, unknown, or still live)."""
+    if not secret or not isinstance(secret, str) or len(secret) > 100:
+        return None
+    now = now or utcnow()
+    row = db.session.scalar(
+        select(StaffSession).where(StaffSession.token_hash == _token_hash(secret))
+    )
+    if row is None or row.ended_at is not None:
+        return None
+    if now - as_utc(row.started_at) > policy.lifetime:
+        return "expired"
+    if now - as_utc(row.last_seen_at) > policy.idle:
+        return "idle"
+    return None
+
+
+def end_session(session_row: StaffSession, *, now: datetime | None = None) -> None:
+    if session_row.ended_at is None:
+        session_row.ended_at = now or utcnow()
+        db.session.flush()
+
+
+def end_sessions(
+    account: StaffAccount, *, keep: int | None = None, now: datetime | None = None
+) -> int:
+    """End every open session of `account` (but `keep`); returns how many."""
+    statement = update(StaffSession).where(
+        StaffSession.account_id == account.id, StaffSession.ended_at.is_(None)
+    )
+    if keep is not None:
+        statement = statement.where(StaffSession.id != keep)
+    result = db.session.execute(
+        statement.values(ended_at=now or utcnow()).execution_options(synchronize_session=False)
+    )
+    return result.rowcount
 
 
 def add_scope(account: StaffAccount, unit: Unit, role: str) -> StaffScope:

@@ -1,14 +1,14 @@
 """Fixed-window rate limits kept in the database, so that they hold across worker processes.
 
-Used per kiosk (many kiosks share one address), per browser and address for poster QR forms,
-and per address for sign-in attempts. The count is part of the caller's transaction: a request
-that is refused or rolled back does not count.
+Used per kiosk (many kiosks share one address), per API key, per browser and address for poster
+QR forms, and per address and per name and address for sign-in attempts. The count is part of
+the caller's transaction: a request that is refused or rolled back does not count.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 
 from survey_app.extensions import db
 from survey_app.models import RateLimitHit
@@ -36,17 +36,86 @@ def _window_start(now: datetime, per: timedelta) -> datetime:
 
 def count_hit(key: str, limit: Limit, *, now: datetime | None = None) -> bool:
     """Count one request for `key`; False when this one goes over the limit of its window."""
-    now = now or utcnow()
+    return _add_hit(key[:120], _window_start(now or utcnow(), limit.per)) <= limit.hits
+
+
+def _add_hit(key: str, window_start: datetime) -> int:
+    """One atomic upsert: the window's count after this request."""
     table = RateLimitHit.__table__
-    statement = upsert_insert(table).values(
-        key=key[:120], window_start=_window_start(now, limit.per), hits=1
-    )
-    hits = db.session.execute(
+    statement = upsert_insert(table).values(key=key, window_start=window_start, hits=1)
+    return db.session.execute(
         statement.on_conflict_do_update(
             index_elements=["key", "window_start"], set_={"hits": table.c.hits + 1}
         ).returning(table.c.hits)
     ).scalar_one()
-    return hits <= limit.hits
+
+
+@dataclass(frozen=True)
+class SlidingCount:
+    """What `count_hit_sliding` found: whether the request is within the limit, and when one
+    would be again if nothing more were counted."""
+
+    allowed: bool
+    free_at: datetime
+
+
+def count_hit_sliding(key: str, limit: Limit, *, now: datetime | None = None) -> SlidingCount:
+    """Count one request for `key` against the requests of the last `limit.per`, estimated from
+    the current fixed window and the previous one weighted by how much of it still lies inside
+    (the sliding window counter): unlike a fixed window, twice the limit cannot pass across a
+    window's edge. The increment is one atomic upsert, so concurrent requests each see their own
+    count and no more than the limit get through."""
+    now = now or utcnow()
+    key = key[:120]
+    start = _window_start(now, limit.per)
+    current = _add_hit(key, start)
+    previous = (
+        db.session.scalar(
+            select(RateLimitHit.hits).where(
+                RateLimitHit.key == key, RateLimitHit.window_start == start - limit.per
+            )
+        )
+        or 0
+    )
+    elapsed = (now - start) / limit.per
+    allowed = previous * (1 - elapsed) + current <= limit.hits
+    return SlidingCount(allowed, _sliding_free_at(start, limit, previous, current))
+
+
+def _sliding_free_at(start: datetime, limit: Limit, previous: int, current: int) -> datetime:
+    """The first moment a further request would be within the limit: while the window that
+    began at `start` lasts, when the previous window's weight has fallen enough; else in the
+    next window, when this one's has."""
+    room = limit.hits - current - 1
+    if room >= 0:
+        fraction = 1 - room / previous if previous else 0.0
+        return start + limit.per * max(fraction, 0.0)
+    fraction = 1 - (limit.hits - 1) / current
+    return start + limit.per * (1 + fraction)
+
+
+def forget_hit(key: str, limit: Limit, *, now: datetime | None = None) -> None:
+    """Take back one request counted for `key` in the current window (a sign-in that succeeded
+    does not count against its address)."""
+    db.session.execute(
+        update(RateLimitHit)
+        .where(
+            RateLimitHit.key == key[:120],
+            RateLimitHit.window_start == _window_start(now or utcnow(), limit.per),
+            RateLimitHit.hits > 0,
+        )
+        .values(hits=RateLimitHit.hits - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def forget_key(key: str) -> None:
+    """Forget every window counted for `key`."""
+    db.session.execute(
+        delete(RateLimitHit)
+        .where(RateLimitHit.key == key[:120])
+        .execution_options(synchronize_session=False)
+    )
 
 
 def prune_rate_limits(

@@ -10,6 +10,7 @@ from flask import (
     Blueprint,
     abort,
     flash,
+    g,
     make_response,
     redirect,
     render_template,
@@ -17,7 +18,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, login_user
+from flask_login import current_user
 
 from questionnaires import DefinitionError, parse_definition_yaml
 from survey_app.errors import NotFound, QuestionnaireVersionConflict, ValidationError
@@ -733,21 +734,20 @@ def account_detail(account_id: int):
 @bp.post("/accounts/<int:account_id>/password")
 @admin_required
 def account_password(account_id: int):
-    """Set a new password; the account is signed out everywhere."""
+    """Set a new password; the account is signed out everywhere (but here, for one's own)."""
     account = get_account(account_id)
     form = PasswordForm()
     if not form.validate_on_submit():
         return _render_account_detail(account, 422, password=form)
+    own = account.id == current_user.id
     try:
-        set_password(account, form.password.data)
+        set_password(account, form.password.data, keep_session=g.staff_session.id if own else None)
     except ValidationError as error:
         db.session.rollback()
         apply_problems(form, error.problems)
         return _render_account_detail(account, 422, password=form)
     audit("account.password", account=account.username, account_id=account.id)
     db.session.commit()
-    if account.id == current_user.id:
-        login_user(account)  # the new session token, so that this session goes on
     flash(_("The password of %(username)s was changed.", username=account.username), "info")
     return redirect(url_for(".account_detail", account_id=account.id))
 

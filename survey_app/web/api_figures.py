@@ -9,7 +9,7 @@ from survey_app.services.access import Access, list_units_in_scope, top_units_in
 from survey_app.services.api_keys import authenticate_api_key
 from survey_app.services.figures import Figure, FigureBuilder, UnitFigures
 from survey_app.services.units import find_unit_by_code
-from survey_app.web.auth import current_access, session_is_fresh
+from survey_app.web.auth import current_access
 from survey_app.web.dashboard_filters import parse_dashboard_query
 
 bp = Blueprint("api_figures", __name__, url_prefix="/api/v1")
@@ -25,7 +25,7 @@ def request_access() -> Access:
             abort(401, description="the API key is unknown, revoked, or not for reading figures")
         db.session.commit()  # last_used_at
         return Access.for_units([key.unit])
-    if current_user.is_authenticated and session_is_fresh():
+    if current_user.is_authenticated:
         return current_access()
     abort(401, description="sign in, or send an API key: Authorization: Bearer sk_…")
 

@@ -1,7 +1,6 @@
 """Signing staff in and out, and the decorators every staff view uses."""
 
 from collections.abc import Callable
-from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -26,22 +25,64 @@ from wtforms.validators import DataRequired, Length
 
 from survey_app.extensions import db, login_manager
 from survey_app.services.access import Access
-from survey_app.services.accounts import LoginPolicy, authenticate, load_account_for_session
+from survey_app.services.accounts import (
+    LoginPolicy,
+    SessionPolicy,
+    authenticate,
+    count_sign_in_attempt,
+    end_session,
+    find_session,
+    session_ended_why,
+    start_session,
+)
 from survey_app.services.audit import record_event
-from survey_app.timeutil import utcnow
 
 bp = Blueprint("auth", __name__)
 
 
+# The session cookie holds the account's id (Flask-Login's) and the secret of its StaffSession row.
+SESSION_SECRET = "sid"
+
+
+def _refreshing_itself() -> bool:
+    """A page fetching its own update (dashboard.js sends this header): not a person's activity,
+    so an unattended dashboard still goes idle."""
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
 @login_manager.user_loader
-def _load_user(session_id: str):
-    return load_account_for_session(session_id)
+def _load_user(account_id: str):
+    found = find_session(
+        account_id,
+        session.get(SESSION_SECRET),
+        policy=SessionPolicy.from_config(current_app.config),
+        activity=not _refreshing_itself(),
+    )
+    if found is None:
+        return None
+    g.staff_session = found
+    return found.account
 
 
 @login_manager.unauthorized_handler
 def _unauthorized():
     if request.path.startswith("/api/"):
         abort(401, description="sign in, or send an API key")
+    why = session_ended_why(
+        session.get(SESSION_SECRET), policy=SessionPolicy.from_config(current_app.config)
+    )
+    session.clear()
+    if why == "idle":
+        minutes = current_app.config["SESSION_IDLE_MINUTES"]
+        flash(
+            _l(
+                "You were signed out after %(minutes)s minutes without use; please sign in again.",
+                minutes=minutes,
+            ),
+            "info",
+        )
+    elif why == "expired":
+        flash(_l("Your session has expired; please sign in again."), "info")
     return redirect(url_for("auth.login", next=request.full_path))
 
 
@@ -69,28 +110,16 @@ def current_access() -> Access:
     return g.access
 
 
-def session_is_fresh() -> bool:
-    """Signed in less than PERMANENT_SESSION_LIFETIME ago (the cookie alone is not trusted for it)."""
-    signed_in_at = session.get("signed_in_at", 0)
-    lifetime: timedelta = current_app.config["PERMANENT_SESSION_LIFETIME"]
-    return utcnow().timestamp() - signed_in_at <= lifetime.total_seconds()
-
-
 # Each decorator marks the view with `required_role` ("staff", "manager", "administrator"), so
 # that a test can walk the URL map and check every endpoint against what it declares.
 
 
 def staff_required(view: Callable) -> Callable:
-    """Signed in, with a session younger than PERMANENT_SESSION_LIFETIME."""
+    """Signed in, with a live session (the user loader checks its lifetime and idle time)."""
 
     @wraps(view)
     @login_required
     def wrapper(*args, **kwargs):
-        if not session_is_fresh():
-            logout_user()
-            session.clear()
-            flash(_l("Your session has expired; please sign in again."), "info")
-            return redirect(url_for("auth.login", next=request.full_path))
         return view(*args, **kwargs)
 
     wrapper.required_role = "staff"
@@ -108,6 +137,21 @@ def manager_required(view: Callable) -> Callable:
         return view(*args, **kwargs)
 
     wrapper.required_role = "manager"
+    return wrapper
+
+
+def officer_required(view: Callable) -> Callable:
+    """Staff who serve at counters (officers, managers, administrators); per-unit checks still
+    apply. Viewers get 404."""
+
+    @wraps(view)
+    @staff_required
+    def wrapper(*args, **kwargs):
+        if not current_access().may_serve_anywhere:
+            abort(404)
+        return view(*args, **kwargs)
+
+    wrapper.required_role = "officer"
     return wrapper
 
 
@@ -147,38 +191,46 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        policy = LoginPolicy(
-            max_failures=current_app.config["LOGIN_MAX_FAILURES"],
-            lock_for=timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"]),
+        policy = LoginPolicy.from_config(current_app.config)
+        address = client_address() or "unknown"
+        retry_after = count_sign_in_attempt(form.username.data, address, policy=policy)
+        db.session.commit()  # the attempt counts, whatever the password check finds
+        result = authenticate(
+            form.username.data,
+            form.password.data,
+            address=address,
+            retry_after=retry_after,
+            policy=policy,
         )
-        result = authenticate(form.username.data, form.password.data, policy=policy)
         if result.account is None:
             record_event(
                 "login.failed",
                 actor=form.username.data.strip().lower()[:64],
                 client_address=client_address(),
-                details={"locked": result.locked_until is not None},
+                details={"throttled": result.retry_after is not None},
             )
             db.session.commit()
-            if result.locked_until is not None:
+            if result.retry_after is not None:
                 error = _l(
-                    "Too many failed attempts. Try again after %(time)s.",
-                    time=format_datetime(result.locked_until, "short"),
+                    "Too many sign-in attempts from this address. Try again after %(time)s.",
+                    time=format_datetime(result.retry_after, "short"),
                 )
             else:
                 error = _l("The username or password is not right.")
         else:
-            session.clear()
-            session.permanent = True
-            session["signed_in_at"] = utcnow().timestamp()
-            login_user(result.account)
+            staff_session, secret = start_session(result.account)
             record_event(
                 "login",
                 actor=result.account.username,
                 account_id=result.account.id,
                 client_address=client_address(),
+                details={"session": staff_session.id},
             )
             db.session.commit()
+            session.clear()
+            session.permanent = True
+            session[SESSION_SECRET] = secret
+            login_user(result.account)
             return redirect(_safe_next(request.args.get("next")))
     status = 401 if error else 200
     return render_template("auth/login.html", form=form, error=error), status
@@ -187,12 +239,15 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    """Sign out (a POST, so that another site cannot sign staff out with a link)."""
+    """Sign out (a POST, so that another site cannot sign staff out with a link); the session
+    ends on the server, so a copy of the cookie is refused too."""
+    end_session(g.staff_session)
     record_event(
         "logout",
         actor=current_user.username,
         account_id=current_user.id,
         client_address=client_address(),
+        details={"session": g.staff_session.id},
     )
     db.session.commit()
     logout_user()

@@ -53,7 +53,7 @@ from survey_app.services.questionnaires import (
 from survey_app.services.ratelimit import Limit, count_hit
 from survey_app.services.submissions import SubmissionPolicy, submit_response
 from survey_app.services.units import find_counter, find_unit_by_code
-from survey_app.web.auth import client_address, current_access, session_is_fresh
+from survey_app.web.auth import client_address, current_access
 from survey_app.web.helpers import current_locale_code
 from survey_app.web.jsonbody import read_json_object
 
@@ -304,7 +304,7 @@ def _dossier_caller() -> tuple[Access, int | None, str, int | None]:
         if key is None:
             abort(401, description="the API key is unknown, revoked, or not for dossier codes")
         return Access.for_units([key.unit], manage=True), key.id, f"api key {key.prefix}", None
-    if current_user.is_authenticated and session_is_fresh():
+    if current_user.is_authenticated:
         if not current_access().may_manage_anything:
             abort(404)
         csrf.protect()

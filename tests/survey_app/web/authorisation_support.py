@@ -9,25 +9,32 @@ To extend when a route is added:
   value inside the P-W1 scope and one outside it (P-C1).
 """
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 from werkzeug.security import generate_password_hash
 
 from survey_app.extensions import db
-from survey_app.models import Answer, Counter, StaffAccount, Unit
+from survey_app.models import Answer, Counter, StaffAccount, StaffSession, Unit
 from survey_app.services.accounts import add_scope, create_account
 from survey_app.services.api_keys import create_api_key
 from survey_app.services.audit import record_event
 from survey_app.services.rollup import settle_pending
 from survey_app.services.submissions import SubmissionPolicy, submit_response
 from survey_app.services.targets import create_target
+from survey_app.timeutil import utcnow
+from survey_app.web.auth import SESSION_SECRET
+from tests.conftest import FreshContextClient
+from tests.survey_app.conftest import KeyClient
 from tests.survey_app.payloads import quick_payload
 
 # --- what is public, and what each role may reach ---------------------------------------------
@@ -39,7 +46,7 @@ PUBLIC: dict[str, str] = {
     "health.healthz": "liveness for load balancers and monitoring; says nothing but ok/unavailable",
     "api.openapi": "the API description, public documentation",
     "api.questionnaire": "kiosks and QR forms fetch the questionnaire they render, with no account",
-    "api.create_response": "citizens submit ratings anonymously (kiosk, QR, web)",
+    "api.create_response": "device and machine API: a kiosk credential or an API key header",
     "auth.login": "the sign-in page itself",
     "annual.start": "households open the online annual form from a letter or QR code, no account",
     "annual.page": "the annual form's pages; the draft is found through the signed session cookie",
@@ -57,12 +64,16 @@ PUBLIC: dict[str, str] = {
     "kiosk.heartbeat_view": "device API: authenticated by the kiosk credential header, not a session",
 }
 
+# Public endpoints that authenticate with a header of their own (a kiosk credential, an API key)
+# instead of a session: without it they refuse (401, or 415 for a body that is not even JSON).
+CREDENTIAL_ROUTES = {"api.create_response", "kiosk.heartbeat_view"}
+
 # Non-public endpoints that do not carry `required_role` but are known and safe, with the role the
 # test should assume. Keep this empty if you can: prefer marking the view in the app.
 UNDECLARED_BUT_REVIEWED: dict[str, tuple[str, str]] = {}
 
-ROLE_RANK = {"anonymous": 0, "viewer": 1, "manager": 2, "administrator": 3}
-REQUIRED_RANK = {"staff": 1, "manager": 2, "administrator": 3}
+ROLE_RANK = {"anonymous": 0, "viewer": 1, "officer": 2, "manager": 3, "administrator": 4}
+REQUIRED_RANK = {"staff": 1, "officer": 2, "manager": 3, "administrator": 4}
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}
 
 
@@ -163,6 +174,7 @@ class World:
 # Actors signed in for the tests: name -> (is_administrator, [(unit attribute, role)]).
 ACTORS: dict[str, tuple[bool, list[tuple[str, str]]]] = {
     "viewer": (False, [("ward", "viewer")]),
+    "officer": (False, [("ward", "officer")]),
     "manager": (False, [("ward", "manager")]),
     "administrator": (True, []),
     # Manages P-W1 and may only *view* P-C1: must not change P-C1 through any manager route.
@@ -432,32 +444,10 @@ def build_url(app: Flask, route: Route, world: World, *, inside: bool) -> str:
 # --- signing in -----------------------------------------------------------------------------
 
 
-class FreshContextClient(FlaskClient):
-    """Each request in its own application context, as in production. Otherwise the request
-    reuses the test's context, and `g` (Flask-Login's user, the cached Access) carries over from
-    one client's request to another's."""
-
-    def open(self, *args, **kwargs):
-        with self.application.app_context():
-            return super().open(*args, **kwargs)
-
-
-class BearerClient(FreshContextClient):
-    """A machine client: every request carries `Authorization: Bearer <key>`, no cookies."""
-
-    def __init__(self, *args, secret: str, **kwargs):
-        super().__init__(*args, use_cookies=False, **kwargs)
-        self.secret = secret
-
-    def open(self, *args, **kwargs):
-        kwargs.setdefault("headers", {})["Authorization"] = f"Bearer {self.secret}"
-        return super().open(*args, **kwargs)
-
-
 def sign_in(app: Flask, world: World, actor: str) -> FlaskClient:
     """A client for `actor`, signed in through POST /login ("api-key": P-W1's API key)."""
     if actor == "api-key":
-        return BearerClient(app, app.response_class, secret=world.ward_key_secret)
+        return KeyClient(app, app.response_class, secret=world.ward_key_secret)
     client = FreshContextClient(app, app.response_class, use_cookies=True)
     if actor == "anonymous":
         return client
@@ -469,10 +459,18 @@ def sign_in(app: Flask, world: World, actor: str) -> FlaskClient:
 
 
 def age_session(app: Flask, client: FlaskClient) -> None:
-    """Make the client's session older than PERMANENT_SESSION_LIFETIME (signed in long ago)."""
-    lifetime = app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+    """Make the client's session older than PERMANENT_SESSION_LIFETIME (signed in long ago): its
+    row on the server, which is what counts (the cookie holds no time)."""
+    lifetime = app.config["PERMANENT_SESSION_LIFETIME"]
     with app.app_context(), client.session_transaction() as session:
-        session["signed_in_at"] = session["signed_in_at"] - lifetime - 60
+        token_hash = hashlib.sha256(session[SESSION_SECRET].encode()).hexdigest()
+    with app.app_context():
+        db.session.execute(
+            update(StaffSession)
+            .where(StaffSession.token_hash == token_hash)
+            .values(started_at=utcnow() - lifetime - timedelta(minutes=1))
+        )
+        db.session.commit()
 
 
 def redirects_to_login(response) -> bool:

@@ -36,7 +36,7 @@ from tests.survey_app.web.authorisation_support import (
 _MAP_APP = create_app(make_config("sqlite://"))
 ROUTES = support.routes_of(_MAP_APP)
 ENDPOINTS = {route.endpoint for route in ROUTES}
-MATRIX_ROLES = ("anonymous", "viewer", "manager", "administrator")
+MATRIX_ROLES = ("anonymous", "viewer", "officer", "manager", "administrator")
 NOT_FOR_AN_ALLOWED_ROLE = {401, 403, 404, 405}
 
 
@@ -118,7 +118,11 @@ def check_role(app, world, client, actor: str, route: Route, method: str) -> Non
     status = response.status_code
     what = _describe(actor, route, method, url, response)
 
-    if route.is_public:
+    if route.endpoint in support.CREDENTIAL_ROUTES:
+        assert status in (401, 415), f"expected a refusal without the credential header: {what}"
+        changed = support.differences(before, support.row_counts())
+        assert not changed, f"a refused request changed rows {changed}: {what}"
+    elif route.is_public:
         assert status not in NOT_FOR_AN_ALLOWED_ROLE and status < 500, what
         assert not support.refused_as_anonymous(response), what
     elif actor == "anonymous" or ROLE_RANK[actor] < REQUIRED_RANK[role]:
@@ -138,7 +142,7 @@ def check_role(app, world, client, actor: str, route: Route, method: str) -> Non
     if method == "GET":
         changed = support.differences(before, support.row_counts())
         assert not changed, f"a GET changed rows {changed}: {what}"
-    if actor in ("viewer", "manager"):
+    if actor in ("viewer", "officer", "manager"):
         leaks = support.body_leaks(response)
         assert not leaks, f"P-C1 shown to an account scoped to P-W1 ({leaks}): {what}"
 
