@@ -34,6 +34,7 @@ class UnitEntry:
     id: int
     code: str
     active: bool
+    path: str  # "/1/7/": a caller bound to a subtree (an API key) checks the unit is in it
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class Catalogue:
         found = self._cached(("units",), _unit_codes).get(code)
         if found is None:
             unit = find_unit_by_code(code)
-            found = unit and UnitEntry(unit.id, unit.code, unit.active)
+            found = unit and UnitEntry(unit.id, unit.code, unit.active, unit.path)
         return found
 
     def counter(self, unit_id: int, code: str) -> CounterEntry | None:
@@ -119,7 +120,9 @@ def _unit_codes() -> dict[str, UnitEntry]:
     former code of another (as in units.find_unit_by_code)."""
     units = {
         row.id: row
-        for row in db.session.execute(select(Unit.id, Unit.code, Unit.active, Unit.merged_into_id))
+        for row in db.session.execute(
+            select(Unit.id, Unit.code, Unit.active, Unit.path, Unit.merged_into_id)
+        )
     }
 
     def now_named(unit_id: int) -> UnitEntry:
@@ -127,7 +130,7 @@ def _unit_codes() -> dict[str, UnitEntry]:
         while row.merged_into_id is not None and row.id not in seen:
             seen.add(row.id)
             row = units[row.merged_into_id]
-        return UnitEntry(row.id, row.code, row.active)
+        return UnitEntry(row.id, row.code, row.active, row.path)
 
     former = db.session.execute(select(FormerUnitCode.code, FormerUnitCode.unit_id))
     codes = {code: now_named(unit_id) for code, unit_id in former}

@@ -327,6 +327,7 @@ def submit_kiosk_response(
         officer_id=duty.account_id if duty else None,
         expected_unit_id=kiosk.unit_id,
         expected_counter_id=kiosk.counter_id,
+        queued_offline=True,
     )
     if result.created and (
         kiosk.last_submission_at is None or as_utc(kiosk.last_submission_at) < answered_at

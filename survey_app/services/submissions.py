@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,6 +72,11 @@ class SubmissionPolicy:
             max_age=timedelta(days=config["SUBMITTED_AT_MAX_AGE_DAYS"]),
         )
 
+    def arrival(self) -> "SubmissionPolicy":
+        """The rules for a channel that does not queue offline: a time given must be the time of
+        arrival, give or take the clock skew allowed."""
+        return replace(self, max_age=self.max_skew)
+
 
 @dataclass(frozen=True)
 class SubmissionResult:
@@ -91,6 +96,9 @@ def submit_response(
     survey_year: int | None = None,
     expected_unit_id: int | None = None,
     expected_counter_id: int | None = None,
+    unit_path: str | None = None,
+    api_key_id: int | None = None,
+    queued_offline: bool = False,
     connection: "Connection | DriverConnection | None" = None,
 ) -> SubmissionResult:
     """Validate `payload` and store it as one response row, its answers pending settlement
@@ -99,9 +107,18 @@ def submit_response(
     `channel` and `entered_by` come from how the caller authenticated, never from the payload
     alone; so do `kiosk_id`, `officer_id` and `survey_year`. A caller bound to one unit or counter
     (a kiosk, a poster, a dossier code) passes `expected_unit_id` / `expected_counter_id`, and a
-    payload naming another is refused. Idempotent: the same id with the same content returns the stored response
-    (created=False). Raises ValidationError listing every problem, or Conflict when the id is
-    already stored with other content. Adds and flushes only: the caller commits.
+    payload naming another is refused. A caller bound to a subtree (an API key) passes its root's
+    `unit_path`: a unit outside it is answered as one that does not exist, so the answer never
+    tells whether another subtree has a code. `api_key_id` records the machine client.
+
+    `submitted_at` (when the citizen answered) is taken from the payload only from a channel that
+    queues responses offline (`queued_offline`: kiosks), up to `policy.max_age` old; every other
+    channel stores the time of arrival, and a payload time further from it than the clock skew
+    allowed is refused.
+
+    Idempotent: the same id with the same content returns the stored response (created=False).
+    Raises ValidationError listing every problem, or Conflict when the id is already stored with
+    other content. Adds and flushes only: the caller commits.
 
     `connection`: a connection from `storing_connection()`, for a caller that stores nothing but
     this response (the API: see `submit_alone`); the INSERT then commits by itself.
@@ -123,7 +140,11 @@ def submit_response(
             problem(str(field), "is not a field of a response")
 
     response_id = _parse_uuid(payload.get("id"), problem)
-    submitted_at = _parse_submitted_at(payload.get("submitted_at"), now, policy, problem)
+    submitted_at = _parse_submitted_at(
+        payload.get("submitted_at"), now, policy if queued_offline else policy.arrival(), problem
+    )
+    if not queued_offline:
+        submitted_at = None  # the time of arrival, which a replay must not change
     locale = payload.get("locale", "vi")
     if locale not in LOCALES:
         problem("locale", f"must be one of {', '.join(LOCALES)}")
@@ -155,6 +176,8 @@ def submit_response(
         problem("unit", "is required: the code of the unit that served the citizen")
     else:
         unit = known.unit(unit_code)
+        if unit is not None and unit_path is not None and not unit.path.startswith(unit_path):
+            unit = None
         if unit is None:
             problem("unit", f"no unit has the code {shorten(unit_code)}")
         elif not unit.active:
@@ -214,6 +237,7 @@ def submit_response(
             "weight": 1.0,
             "content_hash": content_hash,
             "kiosk_id": kiosk_id,
+            "api_key_id": api_key_id,
             "officer_id": officer_id,
             "survey_year": survey_year,
             "pending_answers": encode_answers(rows),
@@ -407,7 +431,14 @@ def _parse_submitted_at(value: Any, now: datetime, policy: SubmissionPolicy, pro
     if moment > now + policy.max_skew:
         problem("submitted_at", "is in the future; check the device's clock")
     elif moment < now - policy.max_age:
-        problem("submitted_at", f"is more than {policy.max_age.days} days old")
+        if policy.max_age <= policy.max_skew:
+            problem(
+                "submitted_at",
+                "must be the time of sending: only kiosks, which keep responses while offline, "
+                "may send an earlier time",
+            )
+        else:
+            problem("submitted_at", f"is more than {policy.max_age.days} days old")
     return moment
 
 

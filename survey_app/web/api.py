@@ -1,12 +1,15 @@
 """JSON API v1, for clients: kiosks, the dossier system, other tools. Described in openapi.yaml."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
 from flask import Blueprint, current_app, jsonify, request
 
-from survey_app.extensions import csrf
+from survey_app.extensions import csrf, db
+from survey_app.services.api_keys import authenticate_api_key
 from survey_app.services.questionnaires import get_current_questionnaire
+from survey_app.services.ratelimit import Limit, count_hit
 from survey_app.services.submissions import SubmissionPolicy, submit_alone
 from survey_app.web.jsonbody import read_json_object
 
@@ -35,20 +38,67 @@ def questionnaire(key: str):
     }
 
 
+# What an unauthenticated POST /responses is told: the channels that can be limited and
+# attributed. Citizens without a kiosk rate through the poster and dossier QR forms.
+CREDENTIALS_TAKEN = (
+    "send a credential: 'Authorization: Kiosk <credential>' from a tablet enrolled at a counter, "
+    "or 'Authorization: Bearer sk_…' with an API key for submitting responses; citizens rate "
+    "through a counter's kiosk, its poster's QR code or the QR code on their dossier receipt"
+)
+
+
 @bp.post("/responses")
 def create_response():
-    """Store one response: 201 when new, 200 when it replays one already stored. A kiosk sends
-    `Authorization: Kiosk <credential>` (see web/kiosk.py); everybody else submits as `web`."""
-    if request.headers.get("Authorization", "").startswith("Kiosk "):
+    """Store one response: 201 when new, 200 when it replays one already stored. Only from a
+    channel that can be limited and attributed: a kiosk (`Authorization: Kiosk <credential>`,
+    web/kiosk.py) or a machine client's API key for submit_responses (`Authorization: Bearer`);
+    anything else is a 401 naming both."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Kiosk "):
         from survey_app.web.kiosk import submit_from_kiosk
 
         return submit_from_kiosk()
+    if header.startswith("Bearer "):
+        return _submit_with_api_key(header.removeprefix("Bearer ").strip())
+    return _unauthorised(CREDENTIALS_TAKEN, 'Kiosk realm="kiosk", Bearer realm="api"')
+
+
+def _submit_with_api_key(presented: str):
+    """A machine client's response: channel `web`, in the key's units, stored with the key's id
+    and the time of arrival, at most API_KEY_SUBMISSIONS_PER_MINUTE per key."""
+    key = authenticate_api_key(presented, "submit_responses")
+    if key is None:
+        return _unauthorised(
+            "the API key is unknown, revoked, or not for submitting responses", 'Bearer realm="api"'
+        )
+    limit = Limit(current_app.config["API_KEY_SUBMISSIONS_PER_MINUTE"], timedelta(minutes=1))
+    if not count_hit(f"api-key:{key.id}:submit", limit):
+        db.session.rollback()
+        response = jsonify(
+            {"errors": {"request": [f"this API key sends more than {limit.describe()}; wait"]}}
+        )
+        response.status_code = 429
+        response.headers["Retry-After"] = "60"
+        return response
+    key_id, unit_path = key.id, key.unit.path
+    db.session.commit()  # the count and the key's last use, whatever the payload holds
     payload = read_json_object()
     result = submit_alone(
-        payload, channel="web", policy=SubmissionPolicy.from_config(current_app.config)
+        payload,
+        channel="web",
+        policy=SubmissionPolicy.from_config(current_app.config),
+        unit_path=unit_path,
+        api_key_id=key_id,
     )
     body = {
         "id": str(result.response_id),
         "status": "created" if result.created else "already_stored",
     }
     return body, 201 if result.created else 200
+
+
+def _unauthorised(message: str, challenge: str):
+    response = jsonify({"errors": {"authorization": [message]}})
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = challenge
+    return response

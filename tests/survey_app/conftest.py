@@ -6,7 +6,9 @@ import pytest
 
 from survey_app.extensions import db
 from survey_app.models import Counter, Unit
+from survey_app.services.api_keys import create_api_key
 from survey_app.services.units import create_counter, create_unit
+from tests.conftest import FreshContextClient
 
 
 @dataclass
@@ -34,3 +36,28 @@ def tree(app) -> Tree:
     create_counter(commune, "Q1", "Quầy 1", "Counter 1")
     db.session.commit()
     return Tree(province, ward, commune, q1, q2)
+
+
+class KeyClient(FreshContextClient):
+    """A machine client: every request carries `Authorization: Bearer <key>`, no cookies."""
+
+    def __init__(self, *args, secret: str, **kwargs):
+        super().__init__(*args, use_cookies=False, **kwargs)
+        self.secret = secret
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("headers", {}).setdefault("Authorization", f"Bearer {self.secret}")
+        return super().open(*args, **kwargs)
+
+
+def key_client(app, unit: Unit, purpose: str = "submit_responses") -> KeyClient:
+    """A client holding a new API key for `purpose` over `unit`'s subtree."""
+    _key, secret = create_api_key(f"Test {purpose}", purpose, unit, created_by=None)
+    db.session.commit()
+    return KeyClient(app, app.response_class, secret=secret)
+
+
+@pytest.fixture
+def api_client(app, tree) -> KeyClient:
+    """A partner app's client: an API key that submits responses for the whole test province."""
+    return key_client(app, tree.province)

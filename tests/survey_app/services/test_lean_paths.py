@@ -44,16 +44,16 @@ def _stored_ids() -> set[str]:
     return {str(i) for i in db.session.scalars(select(Response.id))}
 
 
-def test_an_api_submission_is_committed_when_it_is_acknowledged(client, tree):
+def test_an_api_submission_is_committed_when_it_is_acknowledged(api_client, tree):
     payload = counter_payload()
-    assert client.post("/api/v1/responses", json=payload).status_code == 201
+    assert api_client.post("/api/v1/responses", json=payload).status_code == 201
     # Seen from another connection at once: nothing waits for a later commit.
     assert payload["id"] in _stored_ids()
 
 
-def test_a_refused_submission_leaves_no_row_and_sessions_their_transactions(client, tree):
+def test_a_refused_submission_leaves_no_row_and_sessions_their_transactions(api_client, tree):
     refused = counter_payload(unit="NO-SUCH-UNIT")
-    assert client.post("/api/v1/responses", json=refused).status_code == 422
+    assert api_client.post("/api/v1/responses", json=refused).status_code == 422
     assert refused["id"] not in _stored_ids()
     # The ORM session's transactions (everything but the API's submissions) still begin, commit
     # and roll back.
@@ -76,18 +76,18 @@ def test_postgresql_stores_on_an_engine_of_its_own_and_sqlite_on_its_one_engine(
 
 
 def test_a_storing_connection_the_server_dropped_is_replaced_and_the_response_stored_once(
-    client, tree, backend
+    api_client, tree, backend
 ):
     if backend != "postgresql":
         pytest.skip("SQLite has no server to drop a connection")
-    assert client.post("/api/v1/responses", json=counter_payload()).status_code == 201
+    assert api_client.post("/api/v1/responses", json=counter_payload()).status_code == 201
     with storing_engine().connect() as connection:  # the one the pool keeps for the next request
         pid = connection.connection.driver_connection.info.backend_pid
     db.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     db.session.commit()
 
     payload = counter_payload()
-    response = client.post("/api/v1/responses", json=payload)
+    response = api_client.post("/api/v1/responses", json=payload)
     assert response.status_code == 201, response.json
     assert response.json == {"id": payload["id"], "status": "created"}
     assert db.session.scalar(select(func.count()).where(Response.id == payload["id"])) == 1
@@ -114,7 +114,7 @@ def test_storing_connection_commits_each_statement_on_postgresql(app, backend, t
 
 
 def test_a_driver_error_on_the_storing_connection_is_sqlalchemys_and_keeps_the_connection(
-    client, backend, tree
+    api_client, backend, tree
 ):
     """PostgreSQL's storing connection talks to the driver itself: its errors must still arrive
     as SQLAlchemy's (the retry in submit_alone reads them), and an error that did not lose the
@@ -132,25 +132,26 @@ def test_a_driver_error_on_the_storing_connection_is_sqlalchemys_and_keeps_the_c
         assert isinstance(refused.value.orig, psycopg.errors.ForeignKeyViolation)
 
     payload = counter_payload()
-    assert client.post("/api/v1/responses", json=payload).status_code == 201
+    assert api_client.post("/api/v1/responses", json=payload).status_code == 201
     with storing_connection() as connection:  # the same server connection, kept by the pool
         assert connection.pooled.dbapi_connection.info.backend_pid == pid
     assert payload["id"] in _stored_ids()
 
 
-def test_the_api_stores_the_same_row_as_the_session_path(client, tree):
-    """On PostgreSQL the API's INSERT goes to the driver as compiled SQL; the values it stores
-    (id, times, day, codes, answers) must be those SQLAlchemy's own path stores."""
-    from survey_app.services.submissions import submit_response
+def test_the_api_stores_the_same_row_as_the_session_path(app, tree):
+    """On PostgreSQL the API's INSERT (submit_alone) goes to the driver as compiled SQL; the
+    values it stores (id, times, day, codes, answers) must be those SQLAlchemy's own path stores.
+    A queued time is given to both, to check the local day (over HTTP only kiosks send one)."""
+    from survey_app.services.submissions import submit_alone, submit_response
 
     # Yesterday 17:30 UTC: 00:30 the next day in Vietnam, so the local day is not the UTC one.
     moment = (datetime.now(UTC) - timedelta(days=1)).replace(
         hour=17, minute=30, second=0, microsecond=0
     )
     through_api = counter_payload(submitted_at=moment.isoformat(), locale="en")
-    assert client.post("/api/v1/responses", json=through_api).status_code == 201
+    assert submit_alone(through_api, channel="web", queued_offline=True).created
     through_session = {**through_api, "id": counter_payload()["id"]}
-    submit_response(through_session, channel="web")
+    submit_response(through_session, channel="web", queued_offline=True)
     db.session.commit()
 
     def stored(response_id: str) -> dict:

@@ -28,6 +28,7 @@ from survey_app.services.rollup import (
 from survey_app.services.submissions import submit_response
 from survey_app.settler import stop_settler
 from tests.conftest import make_config
+from tests.survey_app.conftest import key_client
 from tests.survey_app.payloads import counter_payload, quick_payload
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -166,7 +167,7 @@ def test_concurrent_settlers_count_every_response_exactly_once(app, tree, databa
 def test_the_background_settler_settles_without_a_reader(database_url, shipped_definitions, tree):
     """A server process settles on its own, every SETTLE_INTERVAL_SECONDS."""
     server = create_app(make_config(database_url, SETTLE_INTERVAL_SECONDS=0.05))
-    client = server.test_client()
+    client = key_client(server, tree.province)
     payload = quick_payload(unit="P-W1", counter="Q1")
     assert client.post("/api/v1/responses", json=payload).status_code == 201
     assert server.extensions["survey_settler"].is_alive()
@@ -187,27 +188,29 @@ def test_the_background_settler_settles_without_a_reader(database_url, shipped_d
             dispose_engines()
 
 
-def test_a_unit_deactivated_here_is_refused_at_once(app, tree, client):
-    assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
+def test_a_unit_deactivated_here_is_refused_at_once(app, tree, api_client):
+    assert api_client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
     tree.ward.active = False
     db.session.commit()
 
-    refused = client.post("/api/v1/responses", json=quick_payload(unit="P-W1"))
+    refused = api_client.post("/api/v1/responses", json=quick_payload(unit="P-W1"))
     assert refused.status_code == 422
     assert "no longer active" in refused.get_data(as_text=True)
 
 
-def test_another_process_s_change_applies_within_the_cache_time(app, tree, client, database_url):
+def test_another_process_s_change_applies_within_the_cache_time(
+    app, tree, api_client, database_url
+):
     app.config["CATALOGUE_CACHE_SECONDS"] = 0.3
     app.extensions.pop("survey_catalogue", None)
-    assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
+    assert api_client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
     other_process = create_engine(database_url)
     with other_process.begin() as connection:
         connection.execute(update(Unit.__table__).where(Unit.code == "P-W1").values(active=False))
     other_process.dispose()
 
     time.sleep(0.4)
-    refused = client.post("/api/v1/responses", json=quick_payload(unit="P-W1"))
+    refused = api_client.post("/api/v1/responses", json=quick_payload(unit="P-W1"))
     assert refused.status_code == 422
 
 
@@ -219,9 +222,9 @@ def insert_as_another_process(database_url: str, table, **values) -> None:
     other_process.dispose()
 
 
-def test_a_counter_another_process_adds_is_accepted_at_once(app, tree, client, database_url):
+def test_a_counter_another_process_adds_is_accepted_at_once(app, tree, api_client, database_url):
     """Every counter is cached together; a code not among them is looked up alone."""
-    assert client.post("/api/v1/responses", json=quick_payload(counter="Q1")).status_code == 201
+    assert api_client.post("/api/v1/responses", json=quick_payload(counter="Q1")).status_code == 201
     insert_as_another_process(
         database_url,
         Counter.__table__,
@@ -232,8 +235,8 @@ def test_a_counter_another_process_adds_is_accepted_at_once(app, tree, client, d
         active=True,
     )
 
-    assert client.post("/api/v1/responses", json=quick_payload(counter="Q3")).status_code == 201
-    assert client.post("/api/v1/responses", json=quick_payload(counter="Q9")).status_code == 422
+    assert api_client.post("/api/v1/responses", json=quick_payload(counter="Q3")).status_code == 201
+    assert api_client.post("/api/v1/responses", json=quick_payload(counter="Q9")).status_code == 422
 
 
 def test_the_settle_command_settles_what_is_pending(app, tree, runner):
@@ -286,18 +289,18 @@ def test_a_full_settling_batch_checkpoints_sqlites_wal_itself(app, tree, backend
     assert_consistent()
 
 
-def test_unknown_codes_are_not_cached(app, tree, client):
+def test_unknown_codes_are_not_cached(app, tree, api_client):
     """Clients choose the codes they send: a flood of unknown ones must not fill the memory,
     nor reload every unit's codes each time."""
-    assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
+    assert api_client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
     cached = app.extensions["survey_catalogue"]._entries
     loaded_codes, loaded_counters = cached[("units",)], cached[("counters",)]
     for n in range(50):
-        refused = client.post("/api/v1/responses", json=quick_payload(unit=f"NO-SUCH-{n}"))
+        refused = api_client.post("/api/v1/responses", json=quick_payload(unit=f"NO-SUCH-{n}"))
         assert refused.status_code == 422
-        refused = client.post("/api/v1/responses", json=quick_payload(counter=f"NO-SUCH-{n}"))
+        refused = api_client.post("/api/v1/responses", json=quick_payload(counter=f"NO-SUCH-{n}"))
         assert refused.status_code == 422
-    assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
+    assert api_client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
     assert cached[("units",)] is loaded_codes and cached[("counters",)] is loaded_counters
     assert not any("NO-SUCH" in str(key) for key in cached)
     assert not any(code.startswith("NO-SUCH") for code in loaded_codes[1])
@@ -331,9 +334,9 @@ def test_the_catalogue_resolves_every_code_as_find_unit_by_code_does(app, tree):
         ), code
 
 
-def test_a_unit_another_process_adds_is_accepted_at_once(app, tree, client, database_url):
+def test_a_unit_another_process_adds_is_accepted_at_once(app, tree, api_client, database_url):
     """Every unit's codes are cached together; a code not among them is looked up alone."""
-    assert client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
+    assert api_client.post("/api/v1/responses", json=quick_payload(unit="P-W1")).status_code == 201
     insert_as_another_process(
         database_url,
         Unit.__table__,
@@ -346,4 +349,4 @@ def test_a_unit_another_process_adds_is_accepted_at_once(app, tree, client, data
         active=True,
     )
     payload = quick_payload(unit="P-W9", counter=None)
-    assert client.post("/api/v1/responses", json=payload).status_code == 201
+    assert api_client.post("/api/v1/responses", json=payload).status_code == 201

@@ -73,7 +73,7 @@ def test_multi_choice_is_one_row_per_option_and_counted_with_its_denominator(tre
 def test_the_local_day_is_counted_in_vietnam_time(tree):
     """06:30 on 1 January in Hà Nội is still 31 December in UTC: it belongs to the new year."""
     payload = counter_payload(submitted_at="2026-01-01T06:30:00+07:00")
-    submit(payload, now=datetime(2026, 1, 2, tzinfo=UTC))
+    submit(payload, now=datetime(2026, 1, 2, tzinfo=UTC), queued_offline=True)
 
     response = db.session.get(Response, uuid.UUID(payload["id"]))
     assert response.submitted_at == datetime(2025, 12, 31, 23, 30, tzinfo=UTC)
@@ -83,7 +83,7 @@ def test_the_local_day_is_counted_in_vietnam_time(tree):
 
 def test_submitted_at_in_utc_or_offset_is_the_same_instant(tree):
     payload = quick_payload(submitted_at="2026-11-21T17:30:00Z")
-    submit(payload)
+    submit(payload, queued_offline=True)
     assert db.session.get(Response, uuid.UUID(payload["id"])).local_day == date(2026, 11, 22)
 
 
@@ -273,7 +273,7 @@ def test_each_rule_is_refused_with_a_message_and_nothing_is_stored(tree, changes
     if payload is not None:
         payload = {k: v for k, v in payload.items() if not (v is None and k in changes)}
     with pytest.raises(ValidationError) as caught:
-        submit(payload)
+        submit(payload, queued_offline=True)  # a kiosk's rules for times
     db.session.rollback()
     assert field in caught.value.problems, caught.value.problems
     assert any(words in message for message in caught.value.problems[field]), caught.value.problems
@@ -311,7 +311,27 @@ def test_the_policy_comes_from_configuration(app, tree):
     assert policy.max_skew == timedelta(minutes=5)
     strict = SubmissionPolicy(max_age=timedelta(days=1))
     with pytest.raises(ValidationError, match="1 days old"):
-        submit(quick_payload(submitted_at="2026-11-20T08:00:00+07:00"), policy=strict)
+        submit(
+            quick_payload(submitted_at="2026-11-20T08:00:00+07:00"),
+            policy=strict,
+            queued_offline=True,
+        )
+
+
+@pytest.mark.parametrize("channel", ["web", "qr_counter", "qr_dossier", "paper_entry"])
+def test_a_channel_that_does_not_queue_offline_stores_the_time_of_arrival(tree, channel):
+    """Backdating only from kiosks: elsewhere a time a minute off is taken as the arrival (the
+    clock skew allowed), and an hour ago is refused with the reason."""
+    with pytest.raises(ValidationError, match="only kiosks"):
+        submit(quick_payload(submitted_at="2026-11-22T09:00:00+07:00"), channel=channel)
+    db.session.rollback()
+    payload = quick_payload(submitted_at="2026-11-22T09:59:00+07:00")
+    submit(payload, channel=channel)
+    response = db.session.get(Response, uuid.UUID(payload["id"]))
+    assert response.submitted_at == response.received_at == NOW
+    # Its replay, arriving later with the same content, is the same response.
+    again = submit(payload, channel=channel, now=NOW + timedelta(minutes=2))
+    assert again.created is False
 
 
 def test_a_program_cannot_ask_for_an_unknown_channel(tree):

@@ -27,6 +27,7 @@ def _submit(rng, questionnaire, days_ago, answers):
             "answers": answers,
         },
         channel="web",
+        queued_offline=True,  # months of history: only a queueing channel may backdate
     )
 
 

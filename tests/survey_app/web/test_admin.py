@@ -542,10 +542,10 @@ def test_a_refused_definition_shows_every_problem(admin, people):
     assert count(Questionnaire) == 3 and events("questionnaire.load") == []
 
 
-def test_a_version_with_responses_cannot_change(admin, people):
+def test_a_version_with_responses_cannot_change(admin, people, api_client):
     from tests.survey_app.payloads import quick_payload
 
-    assert admin.post("/api/v1/responses", json=quick_payload()).status_code == 201
+    assert api_client.post("/api/v1/responses", json=quick_payload()).status_code == 201
     changed = QUICK_RATING.read_text().replace("Thời gian chờ lâu", "Chờ lâu")
     response = upload_yaml(admin, changed)
     assert response.status_code == 422

@@ -64,6 +64,7 @@ def submit_counter_forms(
             },
             channel=channel,
             entered_by=entered_by,
+            queued_offline=True,  # months of history: only a queueing channel may backdate
         )
     settle_as_the_background_settler_would()
 
