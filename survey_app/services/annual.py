@@ -261,8 +261,8 @@ def import_sample_codes(unit: Unit, year: int, text: str) -> SampleImport:
     """Import sampled households' or dossiers' codes (CSV: code[,kind]) for `unit` and `year`.
 
     Strict and all-or-nothing: ValidationError names every bad line (empty or too long code,
-    unknown kind, a code twice in the file, a code of another unit for that year). A code already
-    imported for this unit is left as it is.
+    unknown kind, a code twice in the file). A code already imported for this unit is left as it
+    is. Codes are the unit's own: another unit's sample is neither looked at nor revealed.
     """
     year = check_year(year)
     rows = read_csv_rows(text, ("code",), ("kind",))
@@ -291,15 +291,12 @@ def import_sample_codes(unit: Unit, year: int, text: str) -> SampleImport:
         s.code: s
         for s in db.session.scalars(
             select(SampleCode).where(
-                SampleCode.year == year, SampleCode.code.in_([c for c, _ in wanted])
+                SampleCode.unit_id == unit.id,
+                SampleCode.year == year,
+                SampleCode.code.in_([c for c, _ in wanted]),
             )
         )
     }
-    for code, _ in wanted:
-        if code in existing and existing[code].unit_id != unit.id:
-            problems[f"line {seen[code]}"] = [
-                f"code {code!r} is already in {year}'s sample of another unit"
-            ]
     if problems:
         raise ValidationError(problems)
     added = 0
@@ -473,9 +470,13 @@ def _check_entry(serial: str, channel: str, interviewer_name: str | None) -> tup
     return serial, name if channel == "interviewer" else None
 
 
-def find_paper_entry(year: int, serial: str, entry_round: int = 1) -> PaperFormEntry | None:
+def find_paper_entry(
+    unit_id: int, year: int, serial: str, entry_round: int = 1
+) -> PaperFormEntry | None:
+    """The unit's form `serial` of `year` keyed in `entry_round` (serials are each unit's own)."""
     return db.session.scalar(
         select(PaperFormEntry).where(
+            PaperFormEntry.unit_id == unit_id,
             PaperFormEntry.year == year,
             PaperFormEntry.serial == serial,
             PaperFormEntry.entry_round == entry_round,
@@ -483,23 +484,25 @@ def find_paper_entry(year: int, serial: str, entry_round: int = 1) -> PaperFormE
     )
 
 
-def _refuse_duplicate(year: int, serial: str, entry_round: int) -> None:
-    existing = find_paper_entry(year, serial, entry_round)
+def _refuse_duplicate(unit_id: int, year: int, serial: str, entry_round: int) -> None:
+    existing = find_paper_entry(unit_id, year, serial, entry_round)
     if existing is not None:
         raise DuplicateSerial(serial, year, existing.entered_by.username, existing.entered_at)
 
 
 def _add_entry(entry: PaperFormEntry) -> None:
     """Add and flush the entry before the response: a clerk keying the same serial at the same
-    moment fails here on the unique (year, serial, round) with an IntegrityError; the caller rolls
-    back and asks `duplicate_serial_error` for the message."""
+    moment fails here on the unique (unit, year, serial, round) with an IntegrityError; the caller
+    rolls back and asks `duplicate_serial_error` for the message."""
     db.session.add(entry)
     db.session.flush()
 
 
-def duplicate_serial_error(year: int, serial: str, entry_round: int = 1) -> DuplicateSerial | None:
-    """The DuplicateSerial for a serial already keyed (after a lost race), else None."""
-    existing = find_paper_entry(year, serial.strip(), entry_round)
+def duplicate_serial_error(
+    unit_id: int, year: int, serial: str, entry_round: int = 1
+) -> DuplicateSerial | None:
+    """The DuplicateSerial for a serial of the unit already keyed (after a lost race), else None."""
+    existing = find_paper_entry(unit_id, year, serial.strip(), entry_round)
     if existing is None:
         return None
     return DuplicateSerial(existing.serial, year, existing.entered_by.username, existing.entered_at)
@@ -521,14 +524,14 @@ def enter_paper_form(
     """Store a keyed paper or interviewer form (round 1) as a response entered by staff.
 
     Raises ValidationError (fields, answers) or DuplicateSerial (the serial was already keyed for
-    the year, naming who keyed it and when).
+    the unit and year, naming who keyed it and when).
     """
     now = now or utcnow()
     year = check_year(year)
     if questionnaire_key not in PAPER_QUESTIONNAIRES:
         raise ValidationError({"questionnaire": ["not a paper form"]})
     serial, name = _check_entry(serial, channel, interviewer_name)
-    _refuse_duplicate(year, serial, 1)
+    _refuse_duplicate(unit.id, year, serial, 1)
     questionnaire, _ = get_current_questionnaire(questionnaire_key)
     entry = PaperFormEntry(
         year=year,
@@ -563,24 +566,29 @@ def enter_paper_form(
 
 def enter_second_round(
     *,
+    unit: Unit,
     year: int,
     serial: str,
     answers: Mapping[str, Any],
     account: StaffAccount,
     now: datetime | None = None,
 ) -> PaperFormEntry:
-    """Keep a second clerk's re-keying of an entered form, to compare with round 1.
+    """Keep a second clerk's re-keying of a form entered for `unit` (one the caller may manage),
+    to compare with round 1.
 
-    Raises ValidationError (no round 1 for the serial, or the same clerk), DuplicateSerial.
+    Raises ValidationError (no round 1 for the serial in the unit, or the same clerk),
+    DuplicateSerial.
     """
     year = check_year(year)
     serial, _ = _check_entry(serial, "paper_entry", None)
-    first = find_paper_entry(year, serial, 1)
+    first = find_paper_entry(unit.id, year, serial, 1)
     if first is None:
-        raise ValidationError({"serial": [f"form {serial} of {year} has not been entered yet"]})
+        raise ValidationError(
+            {"serial": [f"form {serial} of {year} has not been entered yet for {unit.code}"]}
+        )
     if first.entered_by_id == account.id:
         raise ValidationError({"serial": ["the second entry must be keyed by another clerk"]})
-    _refuse_duplicate(year, serial, 2)
+    _refuse_duplicate(unit.id, year, serial, 2)
     entry = PaperFormEntry(
         year=year,
         serial=serial,
@@ -655,15 +663,15 @@ def list_double_entries(unit_ids: Iterable[int], year: int) -> list[DoubleEntry]
             .order_by(PaperFormEntry.serial)
         )
     )
-    reviews: dict[str, str] = {}
+    reviews: dict[tuple[int | None, str], str] = {}
     for event in db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == REVIEW_ACTION).order_by(AuditEvent.id)
     ):
         if event.details.get("year") == year:
-            reviews[event.details.get("serial")] = event.actor
+            reviews[event.unit_id, event.details.get("serial")] = event.actor
     result = []
     for second in seconds:
-        first = find_paper_entry(year, second.serial, 1)
+        first = find_paper_entry(second.unit_id, year, second.serial, 1)
         stored = _stored_answers(first.response_id) if first and first.response_id else {}
         keyed = second.answers or {}
         differences = [
@@ -679,14 +687,18 @@ def list_double_entries(unit_ids: Iterable[int], year: int) -> list[DoubleEntry]
                 first_by=first.entered_by.username if first else "",
                 second_by=second.entered_by.username,
                 differences=differences,
-                reviewed_by=reviews.get(second.serial),
+                reviewed_by=reviews.get((second.unit_id, second.serial)),
             )
         )
     return result
 
 
-def get_second_entry_in_units(year: int, serial: str, unit_ids: Iterable[int]) -> PaperFormEntry:
-    entry = find_paper_entry(year, serial, 2)
-    if entry is None or entry.unit_id not in set(unit_ids):
+def get_second_entry_in_units(
+    unit_id: int, year: int, serial: str, unit_ids: Iterable[int]
+) -> PaperFormEntry:
+    """Unit `unit_id`'s second entry of form `serial`, if the unit is one of `unit_ids`;
+    NotFound otherwise (also when it exists in another unit)."""
+    entry = find_paper_entry(unit_id, year, serial, 2) if unit_id in set(unit_ids) else None
+    if entry is None:
         raise NotFound(f"no second entry of form {serial} of {year} here")
     return entry

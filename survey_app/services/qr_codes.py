@@ -237,8 +237,9 @@ def issue_dossier_token(
     """A single-use rating token for one dossier at `unit` (and `counter`, one of the unit's).
 
     The same dossier again, not yet rated, gives the same token (the dossier system may retry);
-    an expired one is renewed. Raises ValidationError for a malformed code or an inactive unit,
-    AlreadyRated when the dossier was rated, Conflict when it was issued for another unit.
+    an expired one is renewed. Dossier codes are each unit's own: nothing here looks at or
+    reveals another unit's. Raises ValidationError for a malformed code or an inactive unit,
+    AlreadyRated when the dossier was rated, Conflict when it was issued for another counter.
     """
     now = now or utcnow()
     code = clean_dossier_code(dossier_code)
@@ -248,12 +249,16 @@ def issue_dossier_token(
         raise ValidationError({"unit": [f"unit {unit.code} no longer takes responses"]})
     if counter is not None and not counter.active:
         raise ValidationError({"counter": [f"counter {counter.code} is no longer in use"]})
-    rating = db.session.scalar(select(DossierRating).where(DossierRating.dossier_code == code))
+    rating = db.session.scalar(
+        select(DossierRating).where(
+            DossierRating.unit_id == unit.id, DossierRating.dossier_code == code
+        )
+    )
     if rating is not None:
         if rating.used_at is not None:
             raise AlreadyRated("this dossier has been rated already")
-        if rating.unit_id != unit.id or rating.counter_id != (counter.id if counter else None):
-            raise Conflict("this dossier code was issued for another unit or counter")
+        if rating.counter_id != (counter.id if counter else None):
+            raise Conflict("this dossier code was issued for another counter of the unit")
         if as_utc(rating.expires_at) <= now:
             rating.expires_at = now + valid_for
             db.session.flush()

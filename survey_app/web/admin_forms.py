@@ -44,10 +44,11 @@ CHANNEL_LABELS = {
     "qr_dossier": _l("QR code on the dossier receipt"),
     "web": _l("Web page"),
 }
-ROLE_LABELS = {"manager": _l("Manager"), "viewer": _l("Viewer")}
+ROLE_LABELS = {"manager": _l("Manager"), "officer": _l("Officer"), "viewer": _l("Viewer")}
 PURPOSE_LABELS = {
     "dossier_codes": _l("Dossier codes (the one-stop dossier system)"),
     "read_figures": _l("Read figures (exports)"),
+    "submit_responses": _l("Submit responses (a partner app or portal)"),
 }
 PERIOD_LABELS = {"year": _l("Year"), "quarter": _l("Quarter"), "month": _l("Month")}
 COMPARISON_LABELS = {">=": "≥", ">": ">"}

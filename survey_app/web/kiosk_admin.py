@@ -45,7 +45,13 @@ from survey_app.services.kiosks import (
     revoke_kiosk,
     start_duty,
 )
-from survey_app.web.auth import audit, current_access, manager_required, staff_required
+from survey_app.web.auth import (
+    audit,
+    current_access,
+    manager_required,
+    officer_required,
+    staff_required,
+)
 from survey_app.web.helpers import apply_problems, current_locale_code, local_time
 
 bp = Blueprint("kiosk_admin", __name__, url_prefix="/staff")
@@ -86,8 +92,10 @@ def _helpers():
     return {"local_time": local_time, "status_labels": STATUS_LABELS, "kiosk_status": kiosk_status}
 
 
-def _counters_in_scope(*, manage: bool) -> list[Counter]:
-    units = [u for u in list_units_in_scope(current_access(), manage=manage) if u.active]
+def _counters_in_scope(*, manage: bool = False, serve: bool = False) -> list[Counter]:
+    units = [
+        u for u in list_units_in_scope(current_access(), manage=manage, serve=serve) if u.active
+    ]
     if not units:
         return []
     order = {u.id: i for i, u in enumerate(units)}
@@ -107,10 +115,10 @@ def _counter_choices(counters: list[Counter]) -> list[tuple[str, str]]:
     ]
 
 
-def _counter_from_field(value: str | None, *, manage: bool) -> Counter:
+def _counter_from_field(value: str | None, *, manage: bool = False, serve: bool = False) -> Counter:
     if not value or not value.isdigit():
         raise NotFound(f"no counter {value!r} here")
-    return get_counter_in_scope(current_access(), int(value), manage=manage)
+    return get_counter_in_scope(current_access(), int(value), manage=manage, serve=serve)
 
 
 def _kiosk_from_field() -> Kiosk:
@@ -235,12 +243,12 @@ def _render_duty(form: DutyForm, status: int = 200):
 
 def _duty_form(formdata=None) -> DutyForm:
     form = DutyForm(formdata=formdata) if formdata is not None else DutyForm(formdata=None)
-    form.counter.choices = _counter_choices(_counters_in_scope(manage=False))
+    form.counter.choices = _counter_choices(_counters_in_scope(serve=True))
     return form
 
 
 @bp.get("/duty")
-@staff_required
+@officer_required
 def duty():
     """The officer serving at a counter signs in to it from their own account: ratings given at
     that counter's kiosk are then attributed to them, and the kiosk shows their name and title."""
@@ -248,12 +256,14 @@ def duty():
 
 
 @bp.post("/duty")
-@staff_required
+@officer_required
 def duty_start():
+    """Start serving at a counter of a unit the account serves (officers and managers only: a
+    viewer's duty would end the serving officer's and take the ratings)."""
     form = _duty_form(formdata=request.form)
     if not form.validate_on_submit():
         return _render_duty(form, 422)
-    counter = _counter_from_field(form.counter.data, manage=False)
+    counter = _counter_from_field(form.counter.data, serve=True)
     duty = start_duty(current_user, counter)
     audit("duty.start", unit_id=counter.unit_id, counter_id=counter.id, duty_id=duty.id)
     db.session.commit()
@@ -267,6 +277,7 @@ def duty_start():
 @bp.post("/duty/end")
 @staff_required
 def duty_end():
+    """End one's own duty (allowed to anyone who has one, e.g. after losing the officer role)."""
     if not EndDutyForm().validate_on_submit():
         abort(400)
     duty = end_duty(current_user)

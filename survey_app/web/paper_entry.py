@@ -108,12 +108,11 @@ def _store(settings: dict[str, str], definition) -> dict[str, list[str]]:
         problems.update(error.problems)
         year = None
     unit = None
-    if settings["round"] == "1":
-        if not settings["unit_id"]:
-            problems["unit_id"] = [_("Choose the unit.")]
-        else:
-            # Another unit's id is a 404 (NotFound), like every id outside the scope.
-            unit = get_unit_in_scope(current_access(), _as_int(settings["unit_id"]), manage=True)
+    if not settings["unit_id"]:
+        problems["unit_id"] = [_("Choose the unit.")]
+    else:
+        # Another unit's id is a 404 (NotFound), like every id outside the scope, in both rounds.
+        unit = get_unit_in_scope(current_access(), _as_int(settings["unit_id"]), manage=True)
     if problems:
         return problems
     try:
@@ -131,14 +130,14 @@ def _store(settings: dict[str, str], definition) -> dict[str, list[str]]:
             )
         else:
             entry = enter_second_round(
-                year=year, serial=serial, answers=answers, account=current_user
+                unit=unit, year=year, serial=serial, answers=answers, account=current_user
             )
     except DuplicateSerial as error:
         db.session.rollback()
         return {"serial": [_duplicate_message(error)]}
     except IntegrityError:  # another clerk saved the same serial a moment ago
         db.session.rollback()
-        error = duplicate_serial_error(year, serial, int(settings["round"]))
+        error = duplicate_serial_error(unit.id, year, serial, int(settings["round"]))
         if error is None:
             raise
         return {"serial": [_duplicate_message(error)]}
@@ -184,6 +183,7 @@ def differences():
 def review():
     """Mark a double-entered form's differences reviewed, keeping the round 1 answers."""
     serial = request.form.get("serial", "").strip()
+    unit_id = _as_int(request.form.get("unit_id", ""))
     try:
         year = check_year(request.form.get("year", ""))
     except ValidationError as error:
@@ -198,7 +198,7 @@ def review():
             problems={"serial": [_("Choose a form.")]},
         ), 422
     unit_ids = [u.id for u in list_units_in_scope(current_access(), manage=True)]
-    entry = get_second_entry_in_units(year, serial, unit_ids)
+    entry = get_second_entry_in_units(unit_id, year, serial, unit_ids)
     audit(REVIEW_ACTION, unit_id=entry.unit_id, serial=serial, year=year, decision="round1_kept")
     db.session.commit()
     flash(_("Form no. %(serial)s marked reviewed.", serial=serial), "info")

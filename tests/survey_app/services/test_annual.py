@@ -46,9 +46,15 @@ def test_sample_import_is_strict_names_lines_and_is_all_or_nothing(tree):
     assert annual.import_sample_codes(tree.ward, YEAR, "code\nH1\nH3\n") == annual.SampleImport(
         1, 1
     )
-    with pytest.raises(ValidationError) as other_unit:
-        annual.import_sample_codes(tree.commune, YEAR, "code\nH2\n")
-    assert "another unit" in other_unit.value.problems["line 2"][0]
+    # Codes are each unit's own: another unit importing H2 learns nothing and gets its own H2.
+    assert annual.import_sample_codes(tree.commune, YEAR, "code\nH2\n").added == 1
+    link = annual.create_link(tree.commune, YEAR, requires_sample_code=True)
+    assert (
+        annual.start_draft(link, "H2").context["sample_code_id"]
+        != annual.start_draft(
+            annual.create_link(tree.ward, YEAR, requires_sample_code=True), "H2"
+        ).context["sample_code_id"]
+    )
 
 
 def test_sample_code_is_single_use_and_marks_the_household_returned(tree):
@@ -142,13 +148,32 @@ def test_a_serial_is_keyed_once_a_year_and_the_second_round_lists_differences(tr
         )
     assert duplicate.value.username == "clerk1"
     with pytest.raises(ValidationError):
-        annual.enter_second_round(year=YEAR, serial="0001", answers={}, account=first)
+        annual.enter_second_round(
+            unit=tree.ward, year=YEAR, serial="0001", answers={}, account=first
+        )
+    # Round 2 looks the serial up in the unit it is keyed for, never in another.
+    with pytest.raises(ValidationError, match="not been entered yet for P-C1"):
+        annual.enter_second_round(
+            unit=tree.commune, year=YEAR, serial="0001", answers={}, account=second
+        )
     annual.enter_second_round(
-        year=YEAR, serial="0001", answers={"c1_1": 3, "c9_24": 4}, account=second
+        unit=tree.ward, year=YEAR, serial="0001", answers={"c1_1": 3, "c9_24": 4}, account=second
     )
     db.session.commit()
     [double] = annual.list_double_entries([tree.ward.id], YEAR)
     assert [(d.question_key, d.round1, d.round2) for d in double.differences] == [("c9_24", 5, 4)]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PaperFormEntry)) == 2
+    # Serials are each unit's own: the commune keys its own form 0001.
+    annual.enter_paper_form(
+        questionnaire_key="sipas-annual",
+        unit=tree.commune,
+        year=YEAR,
+        serial="0001",
+        channel="paper_entry",
+        interviewer_name=None,
+        answers={"c1_1": 2},
+        account=second,
+    )
+    assert annual.list_double_entries([tree.commune.id], YEAR) == []
     rate = annual.list_response_rates([tree.ward], YEAR)[0]
     assert (rate.keyed, rate.online) == (1, 0)

@@ -163,8 +163,14 @@ def test_forged_and_altered_tokens_are_refused(app, tree):
             read_dossier_token(bad, secret_key=SECRET)
 
 
-def test_the_same_dossier_for_another_unit_is_a_conflict(app, tree):
-    issue_dossier_token("H01-240315-0006", tree.ward, secret_key=SECRET)
-    with pytest.raises(Conflict):
-        issue_dossier_token("H01-240315-0006", tree.commune, secret_key=SECRET)
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(DossierRating)) == 1
+def test_dossier_codes_are_each_units_own_and_say_nothing_of_another_units(app, tree):
+    """Another unit issuing the same code learns nothing of the first (not whether it exists or
+    was rated): it gets a rating of its own. Within a unit, another counter is a conflict."""
+    ward = issue_dossier_token("H01-240315-0006", tree.ward, tree.q1, secret_key=SECRET)
+    assert mark_dossier_rated(ward.rating.id)
+    commune = issue_dossier_token("H01-240315-0006", tree.commune, secret_key=SECRET)
+    assert commune.created and commune.rating.id != ward.rating.id
+    with pytest.raises(Conflict, match="another counter"):
+        issue_dossier_token("H01-240315-0007", tree.ward, tree.q1, secret_key=SECRET)
+        issue_dossier_token("H01-240315-0007", tree.ward, tree.q2, secret_key=SECRET)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(DossierRating)) == 3

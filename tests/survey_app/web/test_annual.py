@@ -6,7 +6,14 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from survey_app.extensions import db
-from survey_app.models import AnnualLink, AuditEvent, FormDraft, Response, SampleCode
+from survey_app.models import (
+    AnnualLink,
+    AuditEvent,
+    FormDraft,
+    PaperFormEntry,
+    Response,
+    SampleCode,
+)
 from survey_app.services.accounts import add_scope, create_account
 from survey_app.services.annual import create_link, import_sample_codes
 from survey_app.services.rollup import settle_pending
@@ -27,9 +34,9 @@ def count(model) -> int:
     return committed().scalar(sa.select(sa.func.count()).select_from(model))
 
 
-def manager(app, tree, username="clerk1"):
+def manager(app, tree, username="clerk1", unit=None):
     account = create_account(username, PASSWORD, display_name=username)
-    add_scope(account, tree.ward, "manager")
+    add_scope(account, unit or tree.ward, "manager")
     db.session.commit()
     client = app.test_client()
     assert (
@@ -148,6 +155,24 @@ def test_a_duplicate_serial_is_refused_naming_who_and_when(app, tree):
     assert refused.status_code == 422
     assert "Form no. 0001 of 2025 was already entered by clerk1 at" in body
     assert count(Response) == 1
+
+
+def test_double_entry_stays_in_the_units_one_manages_in_both_rounds(app, tree):
+    """The commune's manager cannot key round 2 of the ward's form (and so block the ward's real
+    second clerk), nor learn from the answer that the ward has such a form."""
+    client = manager(app, tree)
+    client.post("/staff/entry", data=keyed_form(tree))
+    outsider = manager(app, tree, "commune-clerk", unit=tree.commune)
+    round2 = keyed_form(tree, round="2", c9_24="5")
+    assert outsider.post("/staff/entry", data=round2).status_code == 404
+    own_unit = outsider.post("/staff/entry?lang=en", data={**round2, "unit_id": tree.commune.id})
+    assert own_unit.status_code == 422
+    body = own_unit.get_data(as_text=True)
+    assert "has not been entered yet for P-C1" in body and "clerk1" not in body
+    assert count(PaperFormEntry) == 1
+    second = manager(app, tree, "clerk2")
+    assert second.post("/staff/entry", data=round2).status_code == 302
+    assert count(PaperFormEntry) == 2
 
 
 def test_wrong_digits_are_refused_next_to_the_field(app, tree):

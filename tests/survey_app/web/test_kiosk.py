@@ -213,7 +213,7 @@ def test_a_manager_cannot_touch_another_units_kiosk(app, tree):
 
 
 def test_an_officer_signs_in_to_a_counter_and_the_kiosk_shows_them(app, client, credential, tree):
-    officer = sign_in(app, "officer", unit=tree.ward, role="viewer", title="Công chức Hộ tịch")
+    officer = sign_in(app, "officer", unit=tree.ward, role="officer", title="Công chức Hộ tịch")
     assert officer.post("/staff/duty", data={"counter": str(tree.q1.id)}).status_code == 302
     beat = client.post("/api/v1/kiosk/heartbeat", json={}, headers=kiosk_headers(credential))
     assert beat.json["officer"] == {"name": "Officer", "title": "Công chức Hộ tịch"}
@@ -227,11 +227,29 @@ def test_an_officer_signs_in_to_a_counter_and_the_kiosk_shows_them(app, client, 
     assert beat.json["officer"] is None
 
 
+def test_a_viewer_cannot_take_a_counters_duty_nor_end_the_officers(app, client, credential, tree):
+    """A viewer ("figures only") signing in to a counter would end the serving officer's duty
+    and take the ratings given there."""
+    officer = sign_in(app, "officer", unit=tree.ward, role="officer")
+    assert officer.post("/staff/duty", data={"counter": str(tree.q1.id)}).status_code == 302
+    viewer = sign_in(app, "viewer", unit=tree.ward, role="viewer")
+    assert viewer.get("/staff/duty").status_code == 404
+    assert viewer.post("/staff/duty", data={"counter": str(tree.q1.id)}).status_code == 404
+    assert "Counter duty" not in viewer.get("/staff/?lang=en").get_data(as_text=True)
+    [duty] = db.session.scalars(sa.select(OfficerDuty)).all()
+    assert duty.ended_at is None and duty.account.username == "officer"
+    client.post("/api/v1/responses", json=quick_payload(), headers=kiosk_headers(credential))
+    assert db.session.scalar(sa.select(Response)).officer_id == duty.account_id
+    # An officer of another unit cannot serve here either.
+    outsider = sign_in(app, "outsider", unit=tree.commune, role="officer")
+    assert outsider.post("/staff/duty", data={"counter": str(tree.q1.id)}).status_code == 404
+
+
 def test_per_officer_figures_are_for_managers_and_above_min_n(app, client, credential, tree):
     app.config["MIN_N"] = 3
-    officer = sign_in(app, "officer", unit=tree.ward, role="viewer")
+    officer = sign_in(app, "officer", unit=tree.ward, role="officer")
     officer.post("/staff/duty", data={"counter": str(tree.q1.id)})
-    assert officer.get("/staff/kiosks/officers").status_code == 404  # viewers do not see them
+    assert officer.get("/staff/kiosks/officers").status_code == 404  # officers do not see them
     manager = sign_in(app, "ward-manager", unit=tree.ward)
     for rating in (2, 3):
         client.post(
