@@ -29,7 +29,8 @@ dev-venv: $(VENV)/.dev-installed
 translations: venv
 	$(BIN)/pybabel compile --use-fuzzy -d survey_app/translations -f 2>/dev/null || $(BIN)/pybabel compile -d survey_app/translations
 
-## make run: migrate, load questionnaires, add demo data to an empty database, and serve.
+## make run: migrate, load questionnaires, add demo data to an empty database, and serve (with
+## waitress, which reads requests whole before the app sees them: survey_app/serving.py).
 run: venv translations
 	SURVEY_ENV=development $(BIN)/flask --app wsgi setup --demo-responses $(DEMO_RESPONSES)
 	@echo
@@ -40,7 +41,7 @@ run: venv translations
 	@echo "    http://$(HOST):$(PORT)/api/v1/questionnaires/sipas-counter   a questionnaire (JSON)"
 	@echo "    http://$(HOST):$(PORT)/api/v1/openapi.json           the API description"
 	@echo
-	SURVEY_ENV=development $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --access-logfile - wsgi:app
+	SURVEY_ENV=development $(BIN)/flask --app wsgi serve --host $(HOST) --port $(PORT)
 
 ## make test: everything the tests need (Chromium, PostgreSQL running), then the whole suite.
 test: dev-venv translations system-deps postgres
