@@ -102,10 +102,12 @@ class Config:
 
 
 class DevelopmentConfig(Config):
-    """`make run`: a local SQLite file, a random key of this instance's own, plain-HTTP cookies."""
+    """`make run`: a local SQLite file, a random key of this instance's own, plain-HTTP cookies.
+
+    PUBLIC_BASE_URL comes from the environment as in production: `make run` sets it from its
+    HOST and PORT; unset, pages use the request's host."""
 
     ENV_NAME = "development"
-    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
     # Without SECRET_KEY in the environment, the app signs with a random key made once and kept
     # in this file (instance_secret_key): a development server others can reach needs a key
     # nobody can read in the repository, and the same one on every start, so that sessions and
