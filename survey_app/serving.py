@@ -4,8 +4,8 @@ Waitress reads each request whole in its I/O thread (one `select` loop over ever
 and only then hands it to a worker thread that runs the app. A client that sends its body
 slowly holds a connection, never a thread: ten uploads trickled a byte at a time leave
 `/healthz` answering in milliseconds (tests/reliability/test_slow_clients.py). Gunicorn's sync
-workers, and the threads of its gthread worker, read the body themselves, so two slow clients
-held both sync workers and `/healthz` waited for them. Its gevent and eventlet workers read
+workers, and the threads of its gthread worker, read the body themselves: two slow clients hold
+two sync workers, and `/healthz` waits for them. Its gevent and eventlet workers read
 asynchronously but need the standard library monkey-patched, and the app blocks where a patched
 hub cannot see: a SQLite writer waits for its turn in `fcntl.flock` (write_turns.py), which
 would stop every request of the process, and the settler is a thread of its own (settler.py).
@@ -27,9 +27,8 @@ from typing import Any
 import waitress
 from flask import Flask
 
-# The largest request body the app takes: a file upload (units, targets, questionnaires, the
-# annual frame: UPLOAD_MAX_BYTES in web/admin.py and web/exports.py). Everything else is held to
-# MAX_CONTENT_LENGTH by the app itself.
+# The largest request body the app takes: a file upload (UPLOAD_MAX_BYTES in web/admin.py,
+# web/exports.py and web/annual.py). The app holds everything else to MAX_CONTENT_LENGTH itself.
 MAX_REQUEST_BODY_BYTES = 2 * 1024 * 1024
 
 WAITRESS_SETTINGS: dict[str, Any] = {

@@ -262,4 +262,8 @@ class MakeRun(Server):
     def set_up(self) -> None:
         """Run `make run`'s setup command (migrations, questionnaires) on the database."""
         env, command = self._environment_of(self.setup_line)
-        subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True, timeout=120)
+        done = subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{self.setup_line} failed: {done.stdout}{done.stderr}")
