@@ -7,7 +7,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 HOST ?= 127.0.0.1
+# Where phones and tablets reach `make run`: the base of every printed link and QR code. Set it
+# (e.g. PUBLIC_BASE_URL=http://192.168.1.20:5000) when serving on HOST=0.0.0.0.
+PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 DEMO_RESPONSES ?= 60000
+RUN_ENV = SURVEY_ENV=development PUBLIC_BASE_URL='$(PUBLIC_BASE_URL)'
 
 .PHONY: run test lint format venv dev-venv system-deps postgres translations bench clean
 
@@ -29,9 +33,10 @@ dev-venv: $(VENV)/.dev-installed
 translations: venv
 	$(BIN)/pybabel compile --use-fuzzy -d survey_app/translations -f 2>/dev/null || $(BIN)/pybabel compile -d survey_app/translations
 
-## make run: migrate, load questionnaires, add demo data to an empty database, and serve.
+## make run: migrate, load questionnaires, add demo data to an empty database, and serve (with
+## waitress, which reads requests whole before the app sees them: survey_app/serving.py).
 run: venv translations
-	SURVEY_ENV=development $(BIN)/flask --app wsgi setup --demo-responses $(DEMO_RESPONSES)
+	$(RUN_ENV) $(BIN)/flask --app wsgi setup --demo-responses $(DEMO_RESPONSES)
 	@echo
 	@echo "  The service runs on the embedded SQLite database (instance/survey.db). Open:"
 	@echo "    http://$(HOST):$(PORT)/                              front page"
@@ -40,7 +45,7 @@ run: venv translations
 	@echo "    http://$(HOST):$(PORT)/api/v1/questionnaires/sipas-counter   a questionnaire (JSON)"
 	@echo "    http://$(HOST):$(PORT)/api/v1/openapi.json           the API description"
 	@echo
-	SURVEY_ENV=development $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --access-logfile - wsgi:app
+	$(RUN_ENV) $(BIN)/flask --app wsgi serve --host $(HOST) --port $(PORT)
 
 ## make test: everything the tests need (Chromium, PostgreSQL running), then the whole suite.
 test: dev-venv translations system-deps postgres

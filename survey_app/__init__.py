@@ -2,6 +2,7 @@
 
 import gc
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, request
@@ -9,7 +10,7 @@ from flask_babel import get_locale
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from survey_app.config import Config, config_from_environment
+from survey_app.config import Config, config_from_environment, instance_secret_key
 from survey_app.extensions import (
     STORING_BIND,
     STORING_ENGINE_OPTIONS,
@@ -34,6 +35,7 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config or {})
     else:
         app.config.from_object(config)
+    _use_instance_secret_key(app)
     _require_secret_key(app)
     _ensure_sqlite_directory(app.config["SQLALCHEMY_DATABASE_URI"])
     _add_storing_bind(app.config)
@@ -78,6 +80,16 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def _use_instance_secret_key(app: Flask) -> None:
+    """Development: with no SECRET_KEY given, the key kept in SECRET_KEY_FILE, made on the first
+    start (config.instance_secret_key). The one file the factory may write, and only for a
+    config that names one: like the SQLite file beside it, local state of a development
+    instance. Production names none, and refuses to start without SECRET_KEY."""
+    path = app.config.get("SECRET_KEY_FILE")
+    if path and not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(Path(path))
+
+
 def _require_secret_key(app: Flask) -> None:
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError(
@@ -90,8 +102,6 @@ def _require_secret_key(app: Flask) -> None:
 def _ensure_sqlite_directory(url: str) -> None:
     """Like flaskr's `os.makedirs(app.instance_path)`: a fresh clone has no instance/ folder yet,
     and SQLite cannot create the folder its file goes in."""
-    from pathlib import Path
-
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
@@ -111,8 +121,6 @@ def _add_storing_bind(config: dict[str, Any]) -> None:
 
 
 def _migrations_dir():
-    from pathlib import Path
-
     return Path(__file__).resolve().parent / "migrations"
 
 

@@ -170,6 +170,17 @@ def settle_command(follow: bool) -> None:
     click.echo(f"settled {settled:,} responses")
 
 
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+def serve_command(host: str, port: int) -> None:
+    """Serve the app as `make run` does: waitress, which reads each request whole before a
+    thread runs it, so slow clients cannot hold the threads (survey_app/serving.py)."""
+    from survey_app.serving import serve
+
+    serve(current_app._get_current_object(), host=host, port=port)
+
+
 @click.command("check-counts")
 def check_counts_command() -> None:
     """Settle pending responses, then recompute the answer counts and index moments from the raw
@@ -288,6 +299,7 @@ COMMANDS = [
     seed_demo_command,
     setup_command,
     settle_command,
+    serve_command,
     check_counts_command,
     rebuild_counts_command,
     backup_command,

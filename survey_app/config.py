@@ -1,6 +1,8 @@
 """Configuration classes. Secrets and the database URL come from the environment, never the repo."""
 
+import contextlib
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -110,11 +112,17 @@ class Config:
 
 
 class DevelopmentConfig(Config):
-    """`make run`: a local SQLite file, a fixed throwaway key, plain-HTTP cookies."""
+    """`make run`: a local SQLite file, a random key of this instance's own, plain-HTTP cookies.
+
+    PUBLIC_BASE_URL comes from the environment as in production: `make run` sets it from its
+    HOST and PORT; unset, pages use the request's host."""
 
     ENV_NAME = "development"
-    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    # Without SECRET_KEY in the environment, the app signs with a random key made once and kept
+    # in this file (instance_secret_key): a development server others can reach needs a key
+    # nobody can read in the repository, and the same one on every start, so that sessions and
+    # enrolled kiosks outlive a restart.
+    SECRET_KEY_FILE = str(INSTANCE_DIR / "secret_key")
     SESSION_COOKIE_SECURE = False
 
 
@@ -143,3 +151,35 @@ def config_from_environment() -> type[Config]:
         raise RuntimeError(
             f"SURVEY_ENV={name!r} is not one of {', '.join(sorted(CONFIGS))}"
         ) from None
+
+
+# Random bytes in a key made by instance_secret_key; a kept key shorter than this is refused.
+SECRET_KEY_BYTES = 32
+
+
+def instance_secret_key(path: Path) -> str:
+    """The secret key kept in `path`, made first if there is none: SECRET_KEY_BYTES random bytes
+    in hex, in a file only its owner can read (mode 0600). A key appears whole or not at all,
+    and the first one made wins, however many processes start at once. RuntimeError if the
+    file holds fewer characters than a made key.
+
+    Development only (DevelopmentConfig.SECRET_KEY_FILE; create_app calls it when SECRET_KEY is
+    unset). The key is made on first use rather than by a Makefile step because every
+    documented `SURVEY_ENV=development flask --app wsgi …` command has to work on a fresh clone
+    and sign with the key the server uses, whichever runs first."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(SECRET_KEY_BYTES) + "\n")
+            # Fails if another process made the key first: then that one is the key.
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if len(key) < 2 * SECRET_KEY_BYTES:
+        raise RuntimeError(f"{path} holds no usable secret key: delete it, and a new one is made")
+    return key

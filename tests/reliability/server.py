@@ -1,5 +1,6 @@
-"""The real server for reliability tests: gunicorn in its own process group on 127.0.0.1, and a
-minimal HTTP client that treats every transport failure as "not acknowledged, try again"."""
+"""The real server for reliability tests: a server process (gunicorn, or what `make run` serves
+with) in its own process group on 127.0.0.1, and a minimal HTTP client that treats every
+transport failure as "not acknowledged, try again"."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import contextlib
 import http.client
 import json
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -30,18 +33,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class Gunicorn:
-    """`python -m gunicorn wsgi:app` with 2 sync workers, SURVEY_ENV=production, on a free port.
+class Server:
+    """A server process on a free port of 127.0.0.1, built by `command()` and `environment()`.
 
-    It runs in a session (process group) of its own so that `kill()` can SIGKILL the master and
-    every worker at once, as a power cut or the OOM killer would: no graceful shutdown, no
-    atexit, transactions cut wherever they are. Always `stop()` in a finally block.
+    It runs in a session (process group) of its own so that `kill()` can SIGKILL the server and
+    every process it started at once, as a power cut or the OOM killer would: no graceful
+    shutdown, no atexit, transactions cut wherever they are. Always `stop()` in a finally block.
     """
 
-    def __init__(self, database_url: str, log_path: Path, workers: int = 2):
-        self.database_url = database_url
+    name = "server"
+
+    def __init__(self, log_path: Path):
         self.log_path = log_path
-        self.workers = workers
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         self.starts = 0
@@ -50,39 +53,18 @@ class Gunicorn:
     def base_url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        raise NotImplementedError
+
     def start(self, ready_within: float = 30.0) -> None:
-        env = {
-            **os.environ,
-            "SURVEY_ENV": "production",
-            "SECRET_KEY": "test-secret",
-            "DATABASE_URL": self.database_url,
-            "SESSION_COOKIE_SECURE": "0",
-            "TRUSTED_PROXIES": "0",
-        }
-        env.pop("FLASK_DEBUG", None)
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"{HOST}:{self.port}",
-            "--workers",
-            str(self.workers),
-            "--worker-class",
-            "sync",
-            "--timeout",
-            "30",
-            "--graceful-timeout",
-            "2",
-            "--chdir",
-            str(REPO),
-            "wsgi:app",
-        ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                command,
+                self.command(),
                 cwd=REPO,
-                env=env,
+                env=self.environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -92,15 +74,17 @@ class Gunicorn:
         deadline = time.monotonic() + ready_within
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}: {self.log()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}: {self.log()}"
+                )
             if get_status(self.base_url, "/healthz", timeout=1.0) == 200:
                 return
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"gunicorn was not ready within {ready_within} s: {self.log()}")
+        raise RuntimeError(f"{self.name} was not ready within {ready_within} s: {self.log()}")
 
     def kill(self) -> None:
-        """SIGKILL the whole process group (master and workers) and reap the master."""
+        """SIGKILL the whole process group (e.g. master and workers) and reap its leader."""
         if self.process is None:
             return
         self._signal_group(signal.SIGKILL)
@@ -121,7 +105,7 @@ class Gunicorn:
         self.kill()  # any worker that outlived its master, too
 
     def _signal_group(self, signum: int) -> None:
-        # The group is the one gunicorn's master leads (start_new_session): ours alone.
+        # The group is the one the server leads (start_new_session): ours alone.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signum)
 
@@ -130,6 +114,49 @@ class Gunicorn:
             return self.log_path.read_text(errors="replace")[-4000:]
         except OSError:
             return "(no log)"
+
+
+class Gunicorn(Server):
+    """`python -m gunicorn wsgi:app` with 2 sync workers, SURVEY_ENV=production."""
+
+    name = "gunicorn"
+
+    def __init__(self, database_url: str, log_path: Path, workers: int = 2):
+        super().__init__(log_path)
+        self.database_url = database_url
+        self.workers = workers
+
+    def environment(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "SURVEY_ENV": "production",
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": self.database_url,
+            "SESSION_COOKIE_SECURE": "0",
+            "TRUSTED_PROXIES": "0",
+        }
+        env.pop("FLASK_DEBUG", None)
+        return env
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{HOST}:{self.port}",
+            "--workers",
+            str(self.workers),
+            "--worker-class",
+            "sync",
+            "--timeout",
+            "30",
+            "--graceful-timeout",
+            "2",
+            "--chdir",
+            str(REPO),
+            "wsgi:app",
+        ]
 
 
 @contextlib.contextmanager
@@ -176,3 +203,67 @@ def request(
 
 def get_status(base_url: str, path: str, timeout: float = 5.0) -> int:
     return request(base_url, "GET", path, timeout=timeout).status
+
+
+def make_run_commands(**variables: str) -> list[str]:
+    """The shell commands `make run` runs with these make variables, in order (`make -n`)."""
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-n", "run", *(f"{k}={v}" for k, v in variables.items())],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def split_command(line: str) -> tuple[dict[str, str], list[str]]:
+    """A shell command line's leading NAME=value assignments, and the command itself."""
+    words = shlex.split(line)
+    assignments = {}
+    while words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[0]):
+        name, _, value = words.pop(0).partition("=")
+        assignments[name] = value
+    return assignments, words
+
+
+class MakeRun(Server):
+    """The server exactly as `make run` starts it (its last command, read with `make -n`), with
+    the venv running the tests, on `database_url` (set up by `make run`'s own setup command with
+    no demo data) and a key from the environment instead of the instance folder's."""
+
+    name = "make run's server"
+
+    def __init__(self, database_url: str, log_path: Path):
+        super().__init__(log_path)
+        lines = make_run_commands(
+            HOST=HOST, PORT=str(self.port), DEMO_RESPONSES="0", VENV=sys.prefix
+        )
+        self.setup_line = next(line for line in lines if " --app wsgi setup " in line)
+        self.serve_line = lines[-1]
+        self.database_url = database_url
+
+    def _environment_of(self, line: str) -> tuple[dict[str, str], list[str]]:
+        assignments, command = split_command(line)
+        outside = {k: v for k, v in os.environ.items() if k not in ("SURVEY_ENV", "FLASK_DEBUG")}
+        return {
+            **outside,
+            **assignments,
+            "DATABASE_URL": self.database_url,
+            "SECRET_KEY": "test-secret",
+        }, command
+
+    def environment(self) -> dict[str, str]:
+        return self._environment_of(self.serve_line)[0]
+
+    def command(self) -> list[str]:
+        return self._environment_of(self.serve_line)[1]
+
+    def set_up(self) -> None:
+        """Run `make run`'s setup command (migrations, questionnaires) on the database."""
+        env, command = self._environment_of(self.setup_line)
+        done = subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{self.setup_line} failed: {done.stdout}{done.stderr}")
