@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from survey_app.extensions import db
 from survey_app.services.accounts import add_scope, create_account
+from survey_app.services.api_keys import create_api_key
 from survey_app.services.kiosks import create_kiosk
 from survey_app.services.units import create_counter, create_unit
 
@@ -22,15 +23,18 @@ def _setup(app):
         counter = create_counter(ward, "Q1", "Quầy 1 – Hộ tịch", "Counter 1")
         account = create_account("quanly", PASSWORD, display_name="Trần Thị Bình")
         add_scope(account, province, "manager")
+        _key, submit_secret = create_api_key(
+            "Cổng dịch vụ công", "submit_responses", ward, created_by=None
+        )
         _, enrolment_token = create_kiosk(
             counter=counter, questionnaire_key="quick-rating", name="Tablet", created_by=None
         )
         db.session.commit()
-        return counter.id, enrolment_token
+        return counter.id, enrolment_token, submit_secret
 
 
-def _rate(page, base_url, rating):
-    """Submit a quick rating through the public API from a citizen's browser."""
+def _rate(page, base_url, secret, rating):
+    """Submit a quick rating through the API as a partner app would, from another browser."""
     payload = {
         "id": str(uuid.uuid4()),
         "questionnaire": "quick-rating",
@@ -40,19 +44,19 @@ def _rate(page, base_url, rating):
         "answers": {"rating": rating},
     }
     status = page.evaluate(
-        """async ([url, body]) => (await fetch(url, {method: "POST", headers: {"Content-Type": "application/json"}, body})).status""",
-        [f"{base_url}/api/v1/responses", json.dumps(payload)],
+        """async ([url, body, key]) => (await fetch(url, {method: "POST", headers: {"Content-Type": "application/json", "Authorization": "Bearer " + key}, body})).status""",
+        [f"{base_url}/api/v1/responses", json.dumps(payload), secret],
     )
     assert status == 201
 
 
 def test_a_manager_sees_a_new_rating_within_ten_seconds(live_server, new_context):
-    counter_id, enrolment_token = _setup(live_server.app)
+    counter_id, enrolment_token, submit_secret = _setup(live_server.app)
     live_server.app.config.update(KIOSK_THANKS_SECONDS=1)
     citizen = new_context().new_page()
     citizen.goto(live_server.url + "/")
     for _ in range(3):
-        _rate(citizen, live_server.url, 3)
+        _rate(citizen, live_server.url, submit_secret, 3)
 
     staff = new_context().new_page()
     staff.goto(live_server.url + "/login")

@@ -9,7 +9,11 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.survey_app.conftest import Tree, tree  # noqa: F401  (re-exported as a fixture here)
+from tests.survey_app.conftest import (  # noqa: F401  (re-exported as fixtures here)
+    Tree,
+    api_client,
+    tree,
+)
 
 _FIGURES: list[str] = []
 

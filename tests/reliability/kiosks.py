@@ -1,5 +1,7 @@
-"""Simulated kiosks that retry until acknowledged, a ledger of what they were told, and the audit
-that compares the ledger with the database: exactly once, nothing lost, nothing partial."""
+"""Simulated submitters that retry until acknowledged, as kiosks replay their queue (they submit
+with an API key for submit_responses, so that one client may rate several places), a ledger of
+what they were told, and the audit that compares the ledger with the database: exactly once,
+nothing lost, nothing partial."""
 
 from __future__ import annotations
 
@@ -52,10 +54,20 @@ def make_payload(rng: random.Random) -> dict:
     }
     if counter is not None:
         payload["counter"] = counter
-    if rng.random() < 0.5:  # a queued kiosk response, answered a little earlier
-        answered = datetime.now(UTC) - timedelta(minutes=rng.randint(0, 600))
+    if rng.random() < 0.5:  # the client's clock, as far off as the skew allowed
+        answered = datetime.now(UTC) - timedelta(seconds=rng.randint(0, 120))
         payload["submitted_at"] = answered.astimezone(VIETNAM).isoformat(timespec="seconds")
     return payload
+
+
+def submitting_key(unit) -> str:
+    """A new API key for submit_responses over `unit`'s subtree (committed), for the clients.
+    The servers the reliability tests start lift its per-minute limit (server.Gunicorn)."""
+    from survey_app.services.api_keys import create_api_key
+
+    _key, secret = create_api_key("reliability clients", "submit_responses", unit, created_by=None)
+    db.session.commit()
+    return secret
 
 
 def expected_answer_rows(payload: dict) -> int:
@@ -101,6 +113,7 @@ def run_kiosk(
     base_url: str,
     ledger: Ledger,
     *,
+    key: str,
     seed: int,
     responses: int,
     stop_at: float,
@@ -118,7 +131,14 @@ def run_kiosk(
         body = json.dumps(payload).encode()
         backoff = 0.02
         while not stop.is_set() and time.monotonic() < stop_at:
-            reply = request(base_url, "POST", "/api/v1/responses", body, timeout=15)
+            reply = request(
+                base_url,
+                "POST",
+                "/api/v1/responses",
+                body,
+                timeout=15,
+                headers={"Authorization": f"Bearer {key}"},
+            )
             ledger.record(payload["id"], payload, reply.status, reply.body)
             if reply.status in (200, 201) or 400 <= reply.status < 500:
                 break

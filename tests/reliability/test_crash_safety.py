@@ -14,7 +14,7 @@ import threading
 import time
 
 from survey_app.extensions import db
-from tests.reliability.kiosks import Ledger, audit, run_kiosk
+from tests.reliability.kiosks import Ledger, audit, run_kiosk, submitting_key
 from tests.reliability.server import SCALE, Gunicorn
 
 KIOSKS = min(8 * SCALE, 32)
@@ -28,7 +28,7 @@ KILL_WAIT_SECONDS = 20
 def test_acknowledged_responses_survive_sigkill_exactly_once(
     app, tree, database_url, tmp_path, figures
 ):
-    db.session.commit()
+    key = submitting_key(tree.province)
     db.session.remove()  # the server processes write from here on; we only read at the end
     server = Gunicorn(database_url, tmp_path / "gunicorn.log")
     ledger = Ledger()
@@ -40,6 +40,7 @@ def test_acknowledged_responses_survive_sigkill_exactly_once(
             target=run_kiosk,
             args=(server.base_url, ledger),
             kwargs={
+                "key": key,
                 "seed": 1000 + number,
                 "responses": per_kiosk,
                 "stop_at": stop_at,

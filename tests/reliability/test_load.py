@@ -12,7 +12,7 @@ import time
 from collections import Counter
 
 from survey_app.extensions import db
-from tests.reliability.kiosks import Ledger, audit, run_kiosk
+from tests.reliability.kiosks import Ledger, audit, run_kiosk, submitting_key
 from tests.reliability.server import SCALE, request, running_gunicorn
 
 SUBMITTERS = min(6 * SCALE, 24)
@@ -46,7 +46,7 @@ def read_repeatedly(base_url: str, statuses: Counter, lock: threading.Lock, stop
 def test_sustained_submissions_and_reads_lose_nothing_and_never_fail(
     app, tree, database_url, tmp_path, figures
 ):
-    db.session.commit()
+    key = submitting_key(tree.province)
     db.session.remove()
     ledger = Ledger()
     reads: Counter = Counter()
@@ -59,6 +59,7 @@ def test_sustained_submissions_and_reads_lose_nothing_and_never_fail(
                 target=run_kiosk,
                 args=(server.base_url, ledger),
                 kwargs={
+                    "key": key,
                     "seed": 5000 + number,
                     "responses": 1_000_000,  # until the time is up
                     "stop_at": stop_at,
