@@ -23,6 +23,7 @@ from survey_app.extensions import db
 from survey_app.models import (
     Answer,
     AnswerCount,
+    ApiKey,
     Counter,
     MonthlyAnswerCount,
     Response,
@@ -163,6 +164,23 @@ def ensure_demo_units() -> tuple[Unit, list[Counter]]:
     return root, counters
 
 
+DEMO_PORTAL_KEY = "Cổng dịch vụ công tỉnh (dữ liệu mẫu)"
+
+
+def _demo_portal_key(root: Unit) -> int:
+    """The id of the demo's API key for submit_responses (the portal that sends `web` ratings),
+    made once; its secret is never shown (an administrator makes a real one)."""
+    from survey_app.services.api_keys import create_api_key
+
+    key_id = db.session.scalar(
+        select(ApiKey.id).where(ApiKey.name == DEMO_PORTAL_KEY, ApiKey.unit_id == root.id)
+    )
+    if key_id is None:
+        key, _secret = create_api_key(DEMO_PORTAL_KEY, "submit_responses", root, created_by=None)
+        key_id = key.id
+    return key_id
+
+
 def _add_counters(unit: Unit, how_many: int) -> None:
     for i, (vi, en) in enumerate(COUNTER_AREAS[:how_many], 1):
         create_counter(unit, f"Q{i}", f"Quầy {i} – {vi}", f"Counter {i} – {en}")
@@ -176,8 +194,10 @@ def seed_demo(
     now: datetime | None = None,
     chunk_size: int = 20_000,
 ) -> DemoSummary:
-    """Create the demo province and `responses` responses spread over the past year."""
-    _, counters = ensure_demo_units()
+    """Create the demo province and `responses` responses spread over the past year. The `web`
+    ones are attributed to the demo portal's API key, as that channel's responses are."""
+    root, counters = ensure_demo_units()
+    portal = _demo_portal_key(root)
     rng = np.random.default_rng(seed)
     now = now or datetime.now(UTC)
     zone = ZoneInfo(timezone)
@@ -234,6 +254,7 @@ def seed_demo(
                             "local_day": moment.astimezone(zone).date(),
                             "weight": 1.0,
                             "content_hash": "demo",
+                            "api_key_id": portal if channels[i] == "web" else None,
                         }
                     )
                 if form:
@@ -458,6 +479,13 @@ DEMO_ACCOUNTS = [
         "Công chức Văn phòng – Thống kê",
         False,
         [("DEMO-X01", "manager")],
+    ),
+    (
+        "canbo.anlac",
+        "Phạm Văn Dũng",
+        "Công chức Tư pháp – Hộ tịch",
+        False,
+        [("DEMO-X01", "officer")],
     ),
     ("xem.tuphap", "Lê Văn Cường", "Chuyên viên Sở Tư pháp", False, [("DEMO-STP", "viewer")]),
 ]

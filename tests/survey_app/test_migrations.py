@@ -50,24 +50,37 @@ def test_data_migrations_fill_what_the_new_tables_and_rows_summarise(app):
     from sqlalchemy import func, select
 
     from survey_app.models import (
+        Answer,
         IndexMoment,
         MonthlyAnswerCount,
+        StaffScope,
         SubtreeMoment,
         YearlyAnswerCount,
     )
     from survey_app.services.counts import compare_answer_counts
-    from survey_app.services.demo import seed_demo
+    from survey_app.services.demo import ensure_demo_accounts, seed_demo
     from survey_app.services.moments import compare_index_moments
 
     seed_demo(400, seed=7)
+    ensure_demo_accounts()
     db.session.commit()
     years = db.session.scalar(
         select(func.count()).select_from(IndexMoment).where(IndexMoment.granularity == "year")
     )
     assert years > 0
+    # Rows of tables that reference a table a migration copies (SQLite's batch mode drops the
+    # old one: with foreign keys on, ON DELETE CASCADE emptied these).
+    kept = {
+        model: db.session.scalar(select(func.count()).select_from(model))
+        for model in (Answer, StaffScope)
+    }
+    assert all(kept.values()), kept
     db.session.remove()
     downgrade(revision="0005")  # drops the monthly and yearly counts and the yearly moments
     upgrade()
+    assert {
+        model: db.session.scalar(select(func.count()).select_from(model)) for model in kept
+    } == kept
     assert db.session.scalar(select(func.count()).select_from(SubtreeMoment)) > 0
     assert db.session.scalar(select(func.count()).select_from(MonthlyAnswerCount)) > 0
     assert db.session.scalar(select(func.count()).select_from(YearlyAnswerCount)) > 0

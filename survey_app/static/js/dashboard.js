@@ -12,7 +12,10 @@
     if (document.hidden) { return schedule(); }
     fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
       .then(function (response) {
-        if (response.redirected || !response.ok) { throw new Error("status " + response.status); }
+        // Sent to the sign-in page: the session ended (signed out elsewhere, idle, 8 hours).
+        // Load the page again, which shows the sign-in page, rather than keep old figures.
+        if (response.redirected) { window.location.reload(); throw new Error("signed out"); }
+        if (!response.ok) { throw new Error("status " + response.status); }
         return response.text();
       })
       .then(function (html) {
