@@ -40,6 +40,9 @@ def app_env(url: str) -> dict[str, str]:
             "SECRET_KEY": "bench-not-secret",
             "DATABASE_URL": url,
             "PYTHONPATH": str(ROOT),
+            # Every load comes from one API key: the benchmarks measure the storing path, so
+            # its per-minute limit (one counted upsert per submission all the same) is lifted.
+            "API_KEY_SUBMISSIONS_PER_MINUTE": "1000000000",
         }
     )
     return env

@@ -41,3 +41,19 @@ def demo_targets() -> tuple[int, list[tuple[str, str]]]:
         .order_by(Unit.code, Counter.code)
     ).all()
     return questionnaire.version, [(u, c) for u, c in pairs]
+
+
+def submitting_key() -> str:
+    """The `Authorization` header of a new API key for submit_responses over the demo province
+    (committed): the benchmarks' load submits with it, as a partner app would."""
+    from sqlalchemy import select
+
+    from survey_app.extensions import db
+    from survey_app.models import Unit
+    from survey_app.services.api_keys import create_api_key
+    from survey_app.services.demo import DEMO_ROOT_CODE
+
+    root = db.session.scalar(select(Unit).where(Unit.code == DEMO_ROOT_CODE))
+    _, secret = create_api_key("benchmark load", "submit_responses", root, created_by=None)
+    db.session.commit()
+    return f"Bearer {secret}"

@@ -11,8 +11,18 @@ from urllib.parse import urlsplit
 
 
 class Kiosks:
-    def __init__(self, base: str, version: int, targets, *, rate: float, clients: int = 8):
+    def __init__(
+        self,
+        base: str,
+        version: int,
+        targets,
+        *,
+        authorization: str,
+        rate: float,
+        clients: int = 8,
+    ):
         self.address = urlsplit(base)
+        self.authorization = authorization  # an API key for submit_responses
         self.version, self.targets = version, targets
         self.interval = clients / rate if rate > 0 else None
         self.clients = clients
@@ -55,7 +65,10 @@ class Kiosks:
                     "POST",
                     "/api/v1/responses",
                     body=self._payload(rng),
-                    headers={"Content-Type": "application/json"},
+                    headers={
+                        "Content-Type": "application/json",
+                        "Authorization": self.authorization,
+                    },
                 )
                 status = connection.getresponse().status
                 ok = status == 201

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks import databases
-from benchmarks.inprocess import app_context, demo_targets
+from benchmarks.inprocess import app_context, demo_targets, submitting_key
 from benchmarks.report import Row, median
 from benchmarks.servers import gunicorn
 
@@ -24,8 +24,11 @@ LUA = Path(__file__).with_name("submit.lua")
 ANSWERS_PER_RESPONSE = 18  # 16 items, overall, comment (what submit.lua sends)
 
 
-def run_wrk(base, *, seconds, connections, threads, version, targets, ids_dir=None) -> dict:
+def run_wrk(
+    base, *, seconds, connections, threads, version, targets, authorization, ids_dir=None
+) -> dict:
     env = dict(os.environ)
+    env["BENCH_AUTHORIZATION"] = authorization
     env["BENCH_TARGETS"] = ",".join(f"{u}:{c}" for u, c in targets)
     env["BENCH_VERSION"] = str(version)
     if ids_dir is not None:
@@ -168,6 +171,7 @@ def benchmark(backend: str, options, log_dir: Path) -> list[Row]:
     url = databases.url_for(backend, "bench_submit")
     with app_context(url):
         version, targets = demo_targets()
+        authorization = submitting_key()
     before = count_responses(url)
     runs = {"bare": [], "app": []}
     backlogs: list[int] = []
@@ -180,6 +184,7 @@ def benchmark(backend: str, options, log_dir: Path) -> list[Row]:
         threads=2,
         version=version,
         targets=targets,
+        authorization=authorization,
     )
     with (
         gunicorn(

@@ -1,6 +1,7 @@
 -- wrk script: POST valid sipas-counter responses, each with a fresh UUID, to /api/v1/responses.
 -- Environment: BENCH_TARGETS "UNIT:COUNTER,UNIT:COUNTER,…", BENCH_VERSION (questionnaire version),
--- BENCH_IDS_DIR (each thread writes the ids acknowledged with 201 to ids_<n>.txt there).
+-- BENCH_IDS_DIR (each thread writes the ids acknowledged with 201 to ids_<n>.txt there),
+-- BENCH_AUTHORIZATION (the Authorization header: an API key for submit_responses).
 -- done() prints one line "BENCH_JSON {…}" with the counts and latency percentiles (microseconds).
 
 local threads = {}
@@ -29,6 +30,7 @@ function init(args)
    end
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
+   wrk.headers["Authorization"] = os.getenv("BENCH_AUTHORIZATION")
 end
 
 local function hex(n)
