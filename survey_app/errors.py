@@ -25,3 +25,11 @@ class Conflict(DomainError):
 
 class QuestionnaireVersionConflict(Conflict):
     """A changed definition was loaded under a version that is already stored."""
+
+
+class RateLimited(DomainError):
+    """Too many requests from one client (a kiosk, an API key) in a window; try again later."""
+
+    def __init__(self, message: str, retry_after_seconds: int):
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(message)

@@ -4,17 +4,20 @@ import hashlib
 import hmac
 import logging
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from survey_app.errors import NotFound, ValidationError
 from survey_app.extensions import db
 from survey_app.models import API_KEY_PURPOSES, ApiKey, StaffAccount, Unit
-from survey_app.timeutil import utcnow
+from survey_app.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
 KEY_MARKER = "sk"
+# A key's last use is written at most this often: a busy key is not a write per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def _digest(secret: str) -> str:
@@ -60,7 +63,9 @@ def authenticate_api_key(presented: str, purpose: str) -> ApiKey | None:
         return None
     if not hmac.compare_digest(key.secret_hash, _digest(secret)):
         return None
-    key.last_used_at = utcnow()
+    now = utcnow()
+    if key.last_used_at is None or now - as_utc(key.last_used_at) >= LAST_USED_RESOLUTION:
+        key.last_used_at = now
     return key
 
 

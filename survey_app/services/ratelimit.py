@@ -8,7 +8,7 @@ the caller's transaction: a request that is refused or rolled back does not coun
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, literal_column, select, update
 
 from survey_app.extensions import db
 from survey_app.models import RateLimitHit
@@ -22,10 +22,9 @@ class Limit:
     per: timedelta
 
     def describe(self) -> str:
-        minutes = self.per.total_seconds() / 60
-        return (
-            f"{self.hits} per {int(minutes)} minutes" if minutes != 60 else f"{self.hits} per hour"
-        )
+        minutes = int(self.per.total_seconds() // 60)
+        per = {1: "minute", 60: "hour"}.get(minutes, f"{minutes} minutes")
+        return f"{self.hits} per {per}"
 
 
 def _window_start(now: datetime, per: timedelta) -> datetime:
@@ -39,15 +38,30 @@ def count_hit(key: str, limit: Limit, *, now: datetime | None = None) -> bool:
     return _add_hit(key[:120], _window_start(now or utcnow(), limit.per)) <= limit.hits
 
 
-def _add_hit(key: str, window_start: datetime) -> int:
-    """One atomic upsert: the window's count after this request."""
+def hit_parameters(key: str, limit: Limit, now: datetime) -> dict:
+    """The parameters of `hit_upsert()` counting one request for `key` now."""
+    return {"key": key[:120], "window_start": _window_start(now, limit.per)}
+
+
+def hit_upsert():
+    """One atomic upsert counting a request (parameters: `hit_parameters`), returning the
+    window's count after it: for a caller that counts on a connection of its own (the API's
+    storing connection)."""
     table = RateLimitHit.__table__
-    statement = upsert_insert(table).values(key=key, window_start=window_start, hits=1)
-    return db.session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["key", "window_start"], set_={"hits": table.c.hits + 1}
-        ).returning(table.c.hits)
-    ).scalar_one()
+    one = literal_column("1")  # in the SQL itself: the statement's only parameters are named
+    return (
+        upsert_insert(table)
+        .values(key=bindparam("key"), window_start=bindparam("window_start"), hits=one)
+        .on_conflict_do_update(
+            index_elements=["key", "window_start"], set_={"hits": table.c.hits + one}
+        )
+        .returning(table.c.hits)
+    )
+
+
+def _add_hit(key: str, window_start: datetime) -> int:
+    """One atomic upsert on the session: the window's count after this request."""
+    return db.session.execute(hit_upsert(), {"key": key, "window_start": window_start}).scalar_one()
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import DBAPIError
 
-from survey_app.errors import Conflict, ValidationError
+from survey_app.errors import Conflict, DomainError, RateLimited, ValidationError
 from survey_app.extensions import db, storing_engine
 from survey_app.models import CHANNELS, ENTERED_BY, LOCALES, Response
 from survey_app.services.answers import CleanAnswer, validate_answers
 from survey_app.services.catalogue import catalogue
+from survey_app.services.ratelimit import Limit, hit_parameters, hit_upsert
 from survey_app.services.rollup import encode_answers
 from survey_app.services.sql import upsert_insert
 from survey_app.timeutil import as_utc, local_day, utcnow
@@ -299,9 +300,9 @@ class DriverConnection:
 
 @contextmanager
 def storing_connection() -> Iterator[Connection | DriverConnection]:
-    """A connection of its own for storing one response alone, committed when the block ends.
-    A refused payload has written nothing, so closing the connection without a commit loses
-    nothing.
+    """A connection of its own for storing one response alone, committed when the block ends,
+    also when a service refuses the payload (DomainError): a refused payload has written nothing
+    but the caller's count of the attempt (`Quota`), which stands.
 
     It skips the ORM session's bookkeeping. On PostgreSQL it is a `DriverConnection` of the
     storing engine (extensions.STORING_BIND): each statement commits by itself, so the one INSERT
@@ -317,25 +318,56 @@ def storing_connection() -> Iterator[Connection | DriverConnection]:
             connection.close()
         return
     with engine.connect() as connection:
-        yield connection
+        try:
+            yield connection
+        except DomainError:
+            connection.commit()
+            raise
         connection.commit()
 
 
-def submit_alone(payload: Any, **options: Any) -> SubmissionResult:
+@dataclass(frozen=True)
+class Quota:
+    """A client's allowance of submissions (`limit`, counted under `key`), counted on the
+    storing connection before the payload is checked: one write transaction with the INSERT,
+    not two (on SQLite a second turn for the write lock halved what a key's burst got)."""
+
+    key: str
+    limit: Limit
+
+
+def submit_alone(payload: Any, *, quota: Quota | None = None, **options: Any) -> SubmissionResult:
     """`submit_response(payload, **options)` on a `storing_connection()`, for a caller that
-    stores nothing else (the API). The storing engine does not ping its connections first, so a
-    connection the server dropped (a restart, an idle timeout) fails when used; it is then
-    discarded, and the response is stored once more on a fresh one. Safe: the INSERT is keyed
-    by the response's id, so if the first attempt did commit, the second finds it stored."""
+    stores nothing else (the API), after counting the attempt against `quota` (RateLimited when
+    it is over). The storing engine does not ping its connections first, so a connection the
+    server dropped (a restart, an idle timeout) fails when used; it is then discarded, and the
+    response is stored once more on a fresh one. Safe: the INSERT is keyed by the response's id,
+    so if the first attempt did commit, the second finds it stored."""
     try:
         with storing_connection() as connection:
-            return submit_response(payload, connection=connection, **options)
+            return _count_and_submit(connection, payload, quota, options)
     except DBAPIError as error:
         if not error.connection_invalidated:
             raise
         log.warning("a storing connection was dropped (%s); storing again", error.orig)
     with storing_connection() as connection:
-        return submit_response(payload, connection=connection, **options)
+        return _count_and_submit(connection, payload, quota, options)
+
+
+def _count_and_submit(connection, payload: Any, quota: Quota | None, options) -> SubmissionResult:
+    if quota is not None:
+        parameters = hit_parameters(quota.key, quota.limit, options.get("now") or utcnow())
+        if isinstance(connection, DriverConnection):
+            sql = _driver_sql(_hit_upsert, connection.dialect)
+            hits = connection.execute(sql, parameters).fetchone()[0]
+        else:
+            hits = connection.execute(_hit_upsert(), parameters).scalar_one()
+        if hits > quota.limit.hits:
+            raise RateLimited(
+                f"more than {quota.limit.describe()} from this client; wait",
+                int(quota.limit.per.total_seconds()),
+            )
+    return submit_response(payload, connection=connection, **options)
 
 
 def _insert_response(connection: Connection | DriverConnection | None, row: dict[str, Any]) -> int:
@@ -385,6 +417,16 @@ def _response_insert():
             .execution_options(preserve_rowcount=True)
         )
     return _RESPONSE_INSERTS[dialect]
+
+
+_HIT_UPSERTS: dict[str, Any] = {}
+
+
+def _hit_upsert():
+    dialect = db.engine.dialect.name
+    if dialect not in _HIT_UPSERTS:
+        _HIT_UPSERTS[dialect] = hit_upsert()
+    return _HIT_UPSERTS[dialect]
 
 
 _CONTENT_HASH_QUERY = select(Response.content_hash).where(Response.id == bindparam("id"))

@@ -6,7 +6,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from survey_app.errors import Conflict, NotFound, ValidationError
+from survey_app.errors import Conflict, NotFound, RateLimited, ValidationError
 from survey_app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,14 @@ def register_error_handlers(app: Flask) -> None:
     def _conflict(error: Conflict):
         db.session.rollback()
         return error_response(409, {"id": [str(error)]}, _("Already stored differently"))
+
+    @app.errorhandler(RateLimited)
+    def _rate_limited(error: RateLimited):
+        db.session.rollback()
+        response, status = error_response(429, {"request": [str(error)]}, _("Too many requests"))
+        response = app.make_response((response, status))
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
+        return response
 
     @app.errorhandler(NotFound)
     def _not_found(error: NotFound):

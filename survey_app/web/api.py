@@ -9,8 +9,8 @@ from flask import Blueprint, current_app, jsonify, request
 from survey_app.extensions import csrf, db
 from survey_app.services.api_keys import authenticate_api_key
 from survey_app.services.questionnaires import get_current_questionnaire
-from survey_app.services.ratelimit import Limit, count_hit
-from survey_app.services.submissions import SubmissionPolicy, submit_alone
+from survey_app.services.ratelimit import Limit
+from survey_app.services.submissions import Quota, SubmissionPolicy, submit_alone
 from survey_app.web.jsonbody import read_json_object
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -71,24 +71,17 @@ def _submit_with_api_key(presented: str):
         return _unauthorised(
             "the API key is unknown, revoked, or not for submitting responses", 'Bearer realm="api"'
         )
-    limit = Limit(current_app.config["API_KEY_SUBMISSIONS_PER_MINUTE"], timedelta(minutes=1))
-    if not count_hit(f"api-key:{key.id}:submit", limit):
-        db.session.rollback()
-        response = jsonify(
-            {"errors": {"request": [f"this API key sends more than {limit.describe()}; wait"]}}
-        )
-        response.status_code = 429
-        response.headers["Retry-After"] = "60"
-        return response
     key_id, unit_path = key.id, key.unit.path
-    db.session.commit()  # the count and the key's last use, whatever the payload holds
+    db.session.commit()  # the key's last use, when it is written (once a minute at most)
     payload = read_json_object()
+    limit = Limit(current_app.config["API_KEY_SUBMISSIONS_PER_MINUTE"], timedelta(minutes=1))
     result = submit_alone(
         payload,
         channel="web",
         policy=SubmissionPolicy.from_config(current_app.config),
         unit_path=unit_path,
         api_key_id=key_id,
+        quota=Quota(f"api-key:{key_id}:submit", limit),
     )
     body = {
         "id": str(result.response_id),

@@ -221,18 +221,27 @@ def test_only_kiosks_may_backdate_a_response(api_client):
 
 
 def test_a_key_is_limited_per_minute_in_all_its_units(app, tree):
+    """Every attempt counts, a refused payload too; the count and the INSERT are one
+    transaction."""
     app.config["API_KEY_SUBMISSIONS_PER_MINUTE"] = 3
-    ward_key = key_client(app, tree.province)
-    units = ["P-W1", "P-C1", "P-W1", "P-C1"]
-    statuses = [
-        ward_key.post("/api/v1/responses", json=quick_payload(unit=u, counter="Q1")).status_code
-        for u in units
+    province_key = key_client(app, tree.province)
+    payloads = [
+        quick_payload(unit="P-W1"),
+        quick_payload(unit="P-C1", answers={"rating": 9}),
+        quick_payload(unit="P-C1", counter="Q1"),
+        quick_payload(unit="P-W1"),
     ]
-    assert statuses == [201, 201, 201, 429]
-    limited = ward_key.post("/api/v1/responses", json=quick_payload())
-    assert limited.headers["Retry-After"] == "60"
-    assert "per 1 minutes" in limited.json["errors"]["request"][0]
-    assert stored()[0] == 3
+    statuses = [province_key.post("/api/v1/responses", json=p).status_code for p in payloads]
+    assert statuses == [201, 422, 201, 429]
+    limited = province_key.post("/api/v1/responses", json=quick_payload())
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "60"
+    assert "more than 3 per minute" in limited.json["errors"]["request"][0]
+    assert stored()[0] == 2
+    # Another key has its own allowance.
+    assert (
+        key_client(app, tree.ward).post("/api/v1/responses", json=quick_payload()).status_code
+        == 201
+    )
 
 
 def test_two_hundred_anonymous_posts_move_no_figure(app, client, tree):
