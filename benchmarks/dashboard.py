@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from benchmarks.databases import Database
-from benchmarks.inprocess import app_context, demo_targets, submitting_key
+from benchmarks.inprocess import app_context, demo_targets, submitting_keys
 from benchmarks.kiosks import Kiosks
 from benchmarks.report import Row, median, percentile
 from benchmarks.servers import gunicorn
@@ -191,7 +191,7 @@ def benchmark(database: Database, options, log_dir) -> list[Row]:
         root = db.session.scalar(select(Unit).where(Unit.code == DEMO_ROOT_CODE))
         _, key = create_api_key("benchmark", "read_figures", root, created_by=None)
         db.session.commit()
-        authorization = submitting_key()
+        authorizations = submitting_keys(8)
         figures = _figures(app)
         raw = _raw_group_by(app)
         baseline_ms = median(_time(raw, options.baseline_reps))
@@ -237,7 +237,7 @@ def benchmark(database: Database, options, log_dir) -> list[Row]:
             )
             add("HTTP /api/v1/figures overview, year", times)
             with Kiosks(
-                base, version, targets, authorization=authorization, rate=options.kiosk_rate
+                base, version, targets, authorizations=authorizations, rate=options.kiosk_rate
             ) as kiosks:
                 # Long enough for the steady state: the oldest pending response has waited
                 # SETTLE_MAX_DELAY_SECONDS, so the settlers work beside the kiosks and readers.

@@ -43,9 +43,11 @@ def demo_targets() -> tuple[int, list[tuple[str, str]]]:
     return questionnaire.version, [(u, c) for u, c in pairs]
 
 
-def submitting_key() -> str:
-    """The `Authorization` header of a new API key for submit_responses over the demo province
-    (committed): the benchmarks' load submits with it, as a partner app would."""
+def submitting_keys(clients: int) -> list[str]:
+    """`Authorization` headers of `clients` new API keys for submit_responses over the demo
+    province (committed): the benchmarks' load submits with them, as that many partner apps
+    would. One key per client: the default limit lets one key store 2 a second, so a load of
+    hundreds a second through one key would measure a row no deployment shares."""
     from sqlalchemy import select
 
     from survey_app.extensions import db
@@ -54,6 +56,11 @@ def submitting_key() -> str:
     from survey_app.services.demo import DEMO_ROOT_CODE
 
     root = db.session.scalar(select(Unit).where(Unit.code == DEMO_ROOT_CODE))
-    _, secret = create_api_key("benchmark load", "submit_responses", root, created_by=None)
+    headers = []
+    for number in range(clients):
+        _, secret = create_api_key(
+            f"benchmark client {number}", "submit_responses", root, created_by=None
+        )
+        headers.append(f"Bearer {secret}")
     db.session.commit()
-    return f"Bearer {secret}"
+    return headers

@@ -17,12 +17,12 @@ class Kiosks:
         version: int,
         targets,
         *,
-        authorization: str,
+        authorizations: list[str],
         rate: float,
         clients: int = 8,
     ):
         self.address = urlsplit(base)
-        self.authorization = authorization  # an API key for submit_responses
+        self.authorizations = authorizations  # API keys for submit_responses, one per client
         self.version, self.targets = version, targets
         self.interval = clients / rate if rate > 0 else None
         self.clients = clients
@@ -67,7 +67,7 @@ class Kiosks:
                     body=self._payload(rng),
                     headers={
                         "Content-Type": "application/json",
-                        "Authorization": self.authorization,
+                        "Authorization": self.authorizations[number % len(self.authorizations)],
                     },
                 )
                 status = connection.getresponse().status

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks import databases
-from benchmarks.inprocess import app_context, demo_targets, submitting_key
+from benchmarks.inprocess import app_context, demo_targets, submitting_keys
 from benchmarks.report import Row, median
 from benchmarks.servers import gunicorn
 
@@ -25,10 +25,10 @@ ANSWERS_PER_RESPONSE = 18  # 16 items, overall, comment (what submit.lua sends)
 
 
 def run_wrk(
-    base, *, seconds, connections, threads, version, targets, authorization, ids_dir=None
+    base, *, seconds, connections, threads, version, targets, authorizations, ids_dir=None
 ) -> dict:
     env = dict(os.environ)
-    env["BENCH_AUTHORIZATION"] = authorization
+    env["BENCH_AUTHORIZATIONS"] = ",".join(authorizations)
     env["BENCH_TARGETS"] = ",".join(f"{u}:{c}" for u, c in targets)
     env["BENCH_VERSION"] = str(version)
     if ids_dir is not None:
@@ -171,7 +171,7 @@ def benchmark(backend: str, options, log_dir: Path) -> list[Row]:
     url = databases.url_for(backend, "bench_submit")
     with app_context(url):
         version, targets = demo_targets()
-        authorization = submitting_key()
+        authorizations = submitting_keys(options.clients)
     before = count_responses(url)
     runs = {"bare": [], "app": []}
     backlogs: list[int] = []
@@ -184,7 +184,7 @@ def benchmark(backend: str, options, log_dir: Path) -> list[Row]:
         threads=2,
         version=version,
         targets=targets,
-        authorization=authorization,
+        authorizations=authorizations,
     )
     with (
         gunicorn(

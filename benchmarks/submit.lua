@@ -1,7 +1,8 @@
 -- wrk script: POST valid sipas-counter responses, each with a fresh UUID, to /api/v1/responses.
 -- Environment: BENCH_TARGETS "UNIT:COUNTER,UNIT:COUNTER,…", BENCH_VERSION (questionnaire version),
 -- BENCH_IDS_DIR (each thread writes the ids acknowledged with 201 to ids_<n>.txt there),
--- BENCH_AUTHORIZATION (the Authorization header: an API key for submit_responses).
+-- BENCH_AUTHORIZATIONS (Authorization headers, API keys for submit_responses, separated by ","; each
+-- request takes one at random, as many partner apps would).
 -- done() prints one line "BENCH_JSON {…}" with the counts and latency percentiles (microseconds).
 
 local threads = {}
@@ -14,6 +15,7 @@ function setup(thread)
 end
 
 local targets = {}
+local authorizations = {}
 local version = tonumber(os.getenv("BENCH_VERSION") or "1")
 local ids_file = nil
 created, other, non201 = 0, 0, 0
@@ -30,7 +32,9 @@ function init(args)
    end
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
-   wrk.headers["Authorization"] = os.getenv("BENCH_AUTHORIZATION")
+   for header in string.gmatch(os.getenv("BENCH_AUTHORIZATIONS") or "", "[^,]+") do
+      table.insert(authorizations, header)
+   end
 end
 
 local function hex(n)
@@ -59,7 +63,11 @@ function request()
          .. '"channel":"web","locale":"vi","answers":{%s}}',
       uuid4(), version, target[1], target[2], table.concat(answers, ",")
    )
-   return wrk.format(nil, "/api/v1/responses", nil, body)
+   local headers = {
+      ["Content-Type"] = "application/json",
+      ["Authorization"] = authorizations[math.random(1, #authorizations)],
+   }
+   return wrk.format(nil, "/api/v1/responses", headers, body)
 end
 
 function response(status, headers, body)

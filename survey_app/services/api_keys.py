@@ -11,6 +11,7 @@ from sqlalchemy import select
 from survey_app.errors import NotFound, ValidationError
 from survey_app.extensions import db
 from survey_app.models import API_KEY_PURPOSES, ApiKey, StaffAccount, Unit
+from survey_app.services.catalogue import ApiKeyEntry, catalogue
 from survey_app.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,37 @@ def create_api_key(
     return key, f"{KEY_MARKER}_{prefix}_{secret}"
 
 
-def authenticate_api_key(presented: str, purpose: str) -> ApiKey | None:
-    """The active key for `purpose` matching `presented` ("sk_<prefix>_<secret>"), else None."""
+def _split(presented: str) -> tuple[str, str] | None:
+    """(prefix, secret) of "sk_<prefix>_<secret>", or None when it is not shaped so."""
     marker, _, rest = presented.partition("_")
     prefix, _, secret = rest.partition("_")
     if marker != KEY_MARKER or not prefix or not secret:
         return None
+    return prefix, secret
+
+
+def find_submitting_key(presented: str) -> ApiKeyEntry | None:
+    """The active key for submit_responses matching `presented`, from the catalogue (cached per
+    process for CATALOGUE_CACHE_SECONDS: a submission's path reads no key from the database
+    while a key is busy), else None. Its last use is written by the submission's count
+    (submissions.Quota)."""
+    parts = _split(presented)
+    if parts is None:
+        return None
+    entry = catalogue().api_key(parts[0])
+    if entry is None or not entry.active or entry.purpose != "submit_responses":
+        return None
+    if not hmac.compare_digest(entry.secret_hash, _digest(parts[1])):
+        return None
+    return entry
+
+
+def authenticate_api_key(presented: str, purpose: str) -> ApiKey | None:
+    """The active key for `purpose` matching `presented` ("sk_<prefix>_<secret>"), else None."""
+    parts = _split(presented)
+    if parts is None:
+        return None
+    prefix, secret = parts
     key = db.session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if key is None or not key.active or key.purpose != purpose:
         return None

@@ -1,12 +1,13 @@
-"""What a submission checks its codes against (units, counters, questionnaire versions), cached
-in each process for a few seconds.
+"""What a submission checks its codes against (units, counters, questionnaire versions, the API
+key it comes with), cached in each process for a few seconds.
 
 Why: every submission asks the same three questions, and three queries cost more than the one
 INSERT that stores the response. Units and counters are loaded whole (one query each per period,
 thousands of rows for a national tree), not one query per unit: under load each query on the
 session costs a worker milliseconds. Changes committed in this process are seen at once (the cache
 empties when a unit, counter or questionnaire is flushed and committed); other processes see them
-within CATALOGUE_CACHE_SECONDS. Entries are plain values, never ORM objects.
+within CATALOGUE_CACHE_SECONDS (a key revoked elsewhere, too). Entries are plain values, never
+ORM objects.
 """
 
 import time
@@ -20,13 +21,13 @@ from sqlalchemy.orm import Session
 
 from questionnaires import Definition
 from survey_app.extensions import db
-from survey_app.models import Counter, FormerUnitCode, Questionnaire, Unit
+from survey_app.models import ApiKey, Counter, FormerUnitCode, Questionnaire, Unit
 from survey_app.services.questionnaires import find_questionnaire_version
 from survey_app.services.units import find_unit_by_code
 
 EXTENSION_KEY = "survey_catalogue"
 MAX_ENTRIES = 10_000  # far above the units × counters of a province
-_WATCHED = (Unit, Counter, Questionnaire, FormerUnitCode)
+_WATCHED = (Unit, Counter, Questionnaire, FormerUnitCode, ApiKey)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,15 @@ class CounterEntry:
     id: int
     code: str
     active: bool
+
+
+@dataclass(frozen=True)
+class ApiKeyEntry:
+    id: int
+    purpose: str
+    secret_hash: str
+    active: bool
+    unit_path: str  # the key's scope: its unit's subtree
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,24 @@ class Catalogue:
             ).first()
             found = row and CounterEntry(row.id, row.code, row.active)
         return found
+
+    def api_key(self, prefix: str) -> ApiKeyEntry | None:
+        """The API key with `prefix` (one query when not cached; an unknown prefix is never
+        cached, so guessing fills nothing)."""
+
+        def load():
+            row = db.session.execute(
+                select(ApiKey.id, ApiKey.purpose, ApiKey.secret_hash, ApiKey.revoked_at, Unit.path)
+                .join(Unit, Unit.id == ApiKey.unit_id)
+                .where(ApiKey.prefix == prefix)
+            ).first()
+            if row is None:
+                return None
+            return ApiKeyEntry(
+                row.id, row.purpose, row.secret_hash, row.revoked_at is None, row.path
+            )
+
+        return self._cached(("api_key", prefix), load)
 
     def questionnaire(self, key: str, version: int | None) -> QuestionnaireEntry | None:
         """Version `version` of `key` (None: the newest)."""

@@ -10,12 +10,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 
 from survey_app.errors import Conflict, DomainError, RateLimited, ValidationError
 from survey_app.extensions import db, storing_engine
-from survey_app.models import CHANNELS, ENTERED_BY, LOCALES, Response
+from survey_app.models import CHANNELS, ENTERED_BY, LOCALES, ApiKey, Response
 from survey_app.services.answers import CleanAnswer, validate_answers
 from survey_app.services.catalogue import catalogue
 from survey_app.services.ratelimit import Limit, hit_parameters, hit_upsert
@@ -330,10 +330,12 @@ def storing_connection() -> Iterator[Connection | DriverConnection]:
 class Quota:
     """A client's allowance of submissions (`limit`, counted under `key`), counted on the
     storing connection before the payload is checked: one write transaction with the INSERT,
-    not two (on SQLite a second turn for the write lock halved what a key's burst got)."""
+    not two (on SQLite a second turn for the write lock halved what a key's burst got). The
+    first count of each window also writes the API key's `last_used_at` (`api_key_id`)."""
 
     key: str
     limit: Limit
+    api_key_id: int | None = None
 
 
 def submit_alone(payload: Any, *, quota: Quota | None = None, **options: Any) -> SubmissionResult:
@@ -356,12 +358,15 @@ def submit_alone(payload: Any, *, quota: Quota | None = None, **options: Any) ->
 
 def _count_and_submit(connection, payload: Any, quota: Quota | None, options) -> SubmissionResult:
     if quota is not None:
-        parameters = hit_parameters(quota.key, quota.limit, options.get("now") or utcnow())
+        now = options.get("now") or utcnow()
+        parameters = hit_parameters(quota.key, quota.limit, now)
         if isinstance(connection, DriverConnection):
             sql = _driver_sql(_hit_upsert, connection.dialect)
             hits = connection.execute(sql, parameters).fetchone()[0]
         else:
             hits = connection.execute(_hit_upsert(), parameters).scalar_one()
+        if hits == 1 and quota.api_key_id is not None:
+            _touch_api_key(connection, quota.api_key_id, now)
         if hits > quota.limit.hits:
             raise RateLimited(
                 f"more than {quota.limit.describe()} from this client; wait",
@@ -417,6 +422,24 @@ def _response_insert():
             .execution_options(preserve_rowcount=True)
         )
     return _RESPONSE_INSERTS[dialect]
+
+
+def _touch_api_key(connection, key_id: int, now: datetime) -> None:
+    """The key's last use, once a window: on the storing connection, with the count."""
+    parameters = {"key_id": key_id, "now": now}
+    if isinstance(connection, DriverConnection):
+        connection.execute(_driver_sql(_touch_key_update, connection.dialect), parameters)
+    else:
+        connection.execute(_touch_key_update(), parameters)
+
+
+_TOUCH_KEY_UPDATE = (
+    update(ApiKey).where(ApiKey.id == bindparam("key_id")).values(last_used_at=bindparam("now"))
+)
+
+
+def _touch_key_update():
+    return _TOUCH_KEY_UPDATE
 
 
 _HIT_UPSERTS: dict[str, Any] = {}

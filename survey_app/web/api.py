@@ -6,8 +6,8 @@ from pathlib import Path
 import yaml
 from flask import Blueprint, current_app, jsonify, request
 
-from survey_app.extensions import csrf, db
-from survey_app.services.api_keys import authenticate_api_key
+from survey_app.extensions import csrf
+from survey_app.services.api_keys import find_submitting_key
 from survey_app.services.questionnaires import get_current_questionnaire
 from survey_app.services.ratelimit import Limit
 from survey_app.services.submissions import Quota, SubmissionPolicy, submit_alone
@@ -66,22 +66,20 @@ def create_response():
 def _submit_with_api_key(presented: str):
     """A machine client's response: channel `web`, in the key's units, stored with the key's id
     and the time of arrival, at most API_KEY_SUBMISSIONS_PER_MINUTE per key."""
-    key = authenticate_api_key(presented, "submit_responses")
+    key = find_submitting_key(presented)
     if key is None:
         return _unauthorised(
             "the API key is unknown, revoked, or not for submitting responses", 'Bearer realm="api"'
         )
-    key_id, unit_path = key.id, key.unit.path
-    db.session.commit()  # the key's last use, when it is written (once a minute at most)
     payload = read_json_object()
     limit = Limit(current_app.config["API_KEY_SUBMISSIONS_PER_MINUTE"], timedelta(minutes=1))
     result = submit_alone(
         payload,
         channel="web",
         policy=SubmissionPolicy.from_config(current_app.config),
-        unit_path=unit_path,
-        api_key_id=key_id,
-        quota=Quota(f"api-key:{key_id}:submit", limit),
+        unit_path=key.unit_path,
+        api_key_id=key.id,
+        quota=Quota(f"api-key:{key.id}:submit", limit, api_key_id=key.id),
     )
     body = {
         "id": str(result.response_id),

@@ -207,6 +207,9 @@ def test_a_keyed_response_is_attributed_to_its_key_and_takes_the_time_of_arrival
     assert row.channel == "web" and row.entered_by == "citizen" and row.api_key_id is not None
     assert row.kiosk_id is None and row.submitted_at >= before
     assert row.submitted_at == row.received_at
+    from survey_app.models import ApiKey
+
+    assert db.session.get(ApiKey, row.api_key_id).last_used_at >= before
 
 
 def test_only_kiosks_may_backdate_a_response(api_client):
