@@ -68,10 +68,12 @@ def _load_user(account_id: str):
 def _unauthorized():
     if request.path.startswith("/api/"):
         abort(401, description="sign in, or send an API key")
-    why = session_ended_why(
-        session.get(SESSION_SECRET), policy=SessionPolicy.from_config(current_app.config)
-    )
-    session.clear()
+    why = None
+    if SESSION_SECRET in session:  # a session that ended: say why, and forget its cookie
+        why = session_ended_why(
+            session[SESSION_SECRET], policy=SessionPolicy.from_config(current_app.config)
+        )
+        session.clear()
     if why == "idle":
         minutes = current_app.config["SESSION_IDLE_MINUTES"]
         flash(
@@ -110,8 +112,9 @@ def current_access() -> Access:
     return g.access
 
 
-# Each decorator marks the view with `required_role` ("staff", "manager", "administrator"), so
-# that a test can walk the URL map and check every endpoint against what it declares.
+# Each decorator marks the view with `required_role` ("staff", "officer", "manager",
+# "administrator"), so that a test can walk the URL map and check every endpoint against what it
+# declares.
 
 
 def staff_required(view: Callable) -> Callable:
