@@ -1,11 +1,14 @@
-"""Small helpers every blueprint uses: the request's language and times shown in local time."""
+"""Small helpers every blueprint uses: the request's language, times shown in local time, and
+whole numbers read from forms."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import get_locale
+from wtforms import IntegerField
 
+from survey_app.services.sql import MAX_INTEGER
 from survey_app.timeutil import as_utc
 
 
@@ -31,3 +34,14 @@ def apply_problems(form, problems: dict[str, list[str]]) -> None:
             form.form_errors.extend(
                 messages if key in ("file", "request") else [f"{key}: {m}" for m in messages]
             )
+
+
+class BoundedIntegerField(IntegerField):
+    """WTForms' IntegerField, refusing a number beyond MAX_INTEGER as "not a valid integer"
+    (data None): a longer one overflowed NumberRange (`math.isnan`) or the database driver."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and abs(self.data) > MAX_INTEGER:
+            self.data = None
+            raise ValueError(self.gettext("Not a valid integer value."))
