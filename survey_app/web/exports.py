@@ -162,7 +162,12 @@ def report_file(unit_id: int, year: int, report_format: str):
         mimetype, name = "text/csv; charset=utf-8", f"{name}-{tables[0].key}.csv"
     else:
         body, mimetype, name = writers.report_csv_zip(report), "application/zip", f"{name}.zip"
-    return send_file(io.BytesIO(body), mimetype=mimetype, as_attachment=True, download_name=name)
+    response = send_file(
+        io.BytesIO(body), mimetype=mimetype, as_attachment=True, download_name=name
+    )
+    # send_file marks a file "no-cache" (meant for files on disk); a report is not to be kept.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _checked_year(year: int) -> int:
