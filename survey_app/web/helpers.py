@@ -1,10 +1,10 @@
-"""Small helpers every blueprint uses: the request's language, times shown in local time, and
-whole numbers read from forms."""
+"""Small helpers every blueprint uses: the request's language, times shown in local time, the
+service's public links, and whole numbers read from forms."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, url_for
 from flask_babel import get_locale
 from wtforms import IntegerField
 
@@ -23,6 +23,17 @@ def local_time(moment: datetime | None) -> str:
         return ""
     zone = ZoneInfo(current_app.config["LOCAL_TIMEZONE"])
     return as_utc(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def public_url(endpoint: str, **values) -> str:
+    """The absolute URL of `endpoint` as citizens' phones and tablets reach it, for every link or
+    QR code the service shows or prints (posters, dossier receipts, annual forms, kiosk
+    enrolment): PUBLIC_BASE_URL when set, never the Host header a request happened to carry;
+    the request's own host only when it is unset."""
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
 
 
 def apply_problems(form, problems: dict[str, list[str]]) -> None:
