@@ -45,9 +45,12 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
         write_turns,
     )
     from survey_app.services.sql import install_binary_results
+    from survey_app.web.request_guard import init_request_guard
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
+    # Before CSRF's check (which reads the form) and before any route is added (its converter).
+    init_request_guard(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     login_manager.init_app(app)

@@ -59,9 +59,11 @@ class Config:
     # Responses one API key (a partner app, the public-service portal) may submit per minute, in
     # all its units together (a 429 with Retry-After beyond it).
     API_KEY_SUBMISSIONS_PER_MINUTE = int(os.environ.get("API_KEY_SUBMISSIONS_PER_MINUTE", "120"))
-    # The address citizens' phones and tablets reach the service at, for printed QR codes and
-    # the URLs the CLI prints (e.g. https://khaosat.example.gov.vn). Unset: pages use the
-    # request's own host, and the CLI asks for --base-url.
+    # The address citizens' phones and tablets reach the service at, for every link and QR code
+    # the service shows or prints (web/helpers.public_url: posters, dossier codes, annual forms,
+    # kiosk enrolment) and the URLs the CLI prints (e.g. https://khaosat.example.gov.vn): set,
+    # no link follows the Host header a request carried; unset, pages use the request's own
+    # host, and the CLI asks for --base-url.
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL")
 
     # Statistics shown to staff.

@@ -11,6 +11,7 @@ from sqlalchemy import Select, false, or_, select
 from survey_app.errors import NotFound
 from survey_app.extensions import db
 from survey_app.models import Counter, StaffAccount, Unit
+from survey_app.services.sql import find_by_id
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def list_unit_ids_in_scope(
 
 def get_unit_in_scope(access: Access, unit_id: int, *, manage: bool = False) -> Unit:
     """The unit, if `access` covers it; NotFound otherwise (also when it exists elsewhere)."""
-    unit = db.session.get(Unit, unit_id)
+    unit = find_by_id(Unit, unit_id)
     if unit is None or not access.covers(unit, manage=manage):
         raise NotFound(f"no unit {unit_id} here")
     return unit
@@ -92,7 +93,7 @@ def get_unit_in_scope(access: Access, unit_id: int, *, manage: bool = False) -> 
 def get_counter_in_scope(
     access: Access, counter_id: int, *, manage: bool = False, serve: bool = False
 ) -> Counter:
-    counter = db.session.get(Counter, counter_id)
+    counter = find_by_id(Counter, counter_id)
     if counter is None or not access.covers(counter.unit, manage=manage, serve=serve):
         raise NotFound(f"no counter {counter_id} here")
     return counter

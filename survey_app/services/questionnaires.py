@@ -10,6 +10,7 @@ from questionnaires import DEFINITIONS_DIR, Definition, load_definitions, parse_
 from survey_app.errors import NotFound, QuestionnaireVersionConflict
 from survey_app.extensions import db
 from survey_app.models import Questionnaire, Response
+from survey_app.services.sql import MAX_INTEGER
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ def find_questionnaire_version(
     key: str, version: int | None
 ) -> tuple[Questionnaire, Definition] | None:
     """Version `version` of questionnaire `key` (None: any version, the newest)."""
+    if version is not None and not 0 < version <= MAX_INTEGER:
+        return None
     query = select(Questionnaire).where(Questionnaire.key == key)
     if version is not None:
         query = query.where(Questionnaire.version == version)

@@ -22,6 +22,15 @@ from sqlalchemy.engine import Engine
 
 from survey_app.extensions import db
 
+# The largest value an INTEGER column holds on PostgreSQL (ids, versions, years): a larger number
+# from a request can name no row, and would overflow the driver if it reached a query.
+MAX_INTEGER = 2**31 - 1
+
+
+def find_by_id(model, row_id: int):
+    """`db.session.get(model, row_id)`, and None for an id beyond MAX_INTEGER (no such row)."""
+    return db.session.get(model, row_id) if abs(row_id) <= MAX_INTEGER else None
+
 
 def upsert_insert(table: Table):
     """An INSERT that supports ON CONFLICT on the current database (SQLite ≥ 3.24, PostgreSQL)."""

@@ -98,9 +98,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
         db.session.rollback()
-        return error_response(
+        body, status = error_response(
             error.code or 500, {"request": [error.description or error.name]}, error.name
         )
+        # The exception's own headers stay (Allow on a 405, WWW-Authenticate, Retry-After);
+        # only its Content-Type is replaced by the body's.
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

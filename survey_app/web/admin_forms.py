@@ -11,7 +11,6 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     HiddenField,
-    IntegerField,
     PasswordField,
     RadioField,
     SelectChoice,
@@ -28,6 +27,7 @@ from wtforms.validators import (
 )
 
 from survey_app.models import API_KEY_PURPOSES, ROLES
+from survey_app.web.helpers import BoundedIntegerField
 
 UNIT_KIND_LABELS = {
     "province": _l("Province or city"),
@@ -161,10 +161,12 @@ class TargetForm(FlaskForm):
     unit = SelectField(_l("Applies to"), choices=[], validate_choice=False)
     questionnaire = SelectField(_l("Questionnaire"), choices=[])
     period_kind = SelectField(_l("Period"), choices=options(PERIOD_LABELS.items()))
-    start_year = IntegerField(
+    start_year = BoundedIntegerField(
         _l("From year"), validators=[Optional(), NumberRange(min=2000, max=2100)]
     )
-    end_year = IntegerField(_l("To year"), validators=[Optional(), NumberRange(min=2000, max=2100)])
+    end_year = BoundedIntegerField(
+        _l("To year"), validators=[Optional(), NumberRange(min=2000, max=2100)]
+    )
     source_document = StringField(
         _l("Source document"),
         validators=[DataRequired(), Length(max=300)],

@@ -56,7 +56,7 @@ from survey_app.services.ratelimit import Limit, count_hit
 from survey_app.services.submissions import SubmissionPolicy
 from survey_app.timeutil import utcnow
 from survey_app.web.auth import audit, current_access, manager_required, staff_required
-from survey_app.web.helpers import current_locale_code, local_time
+from survey_app.web.helpers import current_locale_code, local_time, public_url
 
 bp = Blueprint("annual", __name__)
 
@@ -278,7 +278,7 @@ def _qr_svg(url: str) -> Markup:
 
 def _render_unit(unit: Unit, year: int, problems=None, status: int = 200):
     links = list_links([unit.id])
-    urls = {link.id: url_for("annual.start", link_code=link.code, _external=True) for link in links}
+    urls = {link.id: public_url("annual.start", link_code=link.code) for link in links}
     return (
         render_template(
             "annual/unit.html",

@@ -22,7 +22,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import IntegerField
 from wtforms.validators import InputRequired, NumberRange
 
 from survey_app.errors import ValidationError
@@ -42,6 +41,7 @@ from survey_app.services.reporting import REPORT_QUESTIONNAIRES, AnnualReport, b
 from survey_app.web.api_figures import request_access, unit_from_query
 from survey_app.web.auth import audit, current_access, manager_required, staff_required
 from survey_app.web.dashboard_filters import local_today
+from survey_app.web.helpers import BoundedIntegerField
 
 bp = Blueprint("exports", __name__)
 
@@ -162,7 +162,12 @@ def report_file(unit_id: int, year: int, report_format: str):
         mimetype, name = "text/csv; charset=utf-8", f"{name}-{tables[0].key}.csv"
     else:
         body, mimetype, name = writers.report_csv_zip(report), "application/zip", f"{name}.zip"
-    return send_file(io.BytesIO(body), mimetype=mimetype, as_attachment=True, download_name=name)
+    response = send_file(
+        io.BytesIO(body), mimetype=mimetype, as_attachment=True, download_name=name
+    )
+    # send_file marks a file "no-cache" (meant for files on disk); a report is not to be kept.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _checked_year(year: int) -> int:
@@ -232,7 +237,9 @@ def _ascii(name: str) -> str:
 
 
 class FrameForm(FlaskForm):
-    year = IntegerField(_l("Year"), validators=[InputRequired(), NumberRange(min=2000, max=2100)])
+    year = BoundedIntegerField(
+        _l("Year"), validators=[InputRequired(), NumberRange(min=2000, max=2100)]
+    )
     file = FileField(_l("CSV file (UTF-8)"), validators=[FileRequired()])
 
 

@@ -1,11 +1,14 @@
-"""Small helpers every blueprint uses: the request's language and times shown in local time."""
+"""Small helpers every blueprint uses: the request's language, times shown in local time, the
+service's public links, and whole numbers read from forms."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, url_for
 from flask_babel import get_locale
+from wtforms import IntegerField
 
+from survey_app.services.sql import MAX_INTEGER
 from survey_app.timeutil import as_utc
 
 
@@ -22,6 +25,17 @@ def local_time(moment: datetime | None) -> str:
     return as_utc(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
+def public_url(endpoint: str, **values) -> str:
+    """The absolute URL of `endpoint` as citizens' phones and tablets reach it, for every link or
+    QR code the service shows or prints (posters, dossier receipts, annual forms, kiosk
+    enrolment): PUBLIC_BASE_URL when set, never the Host header a request happened to carry;
+    the request's own host only when it is unset."""
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
+
+
 def apply_problems(form, problems: dict[str, list[str]]) -> None:
     """Put a service's problems next to the form fields they name; the rest above the form."""
     for key, messages in problems.items():
@@ -31,3 +45,14 @@ def apply_problems(form, problems: dict[str, list[str]]) -> None:
             form.form_errors.extend(
                 messages if key in ("file", "request") else [f"{key}: {m}" for m in messages]
             )
+
+
+class BoundedIntegerField(IntegerField):
+    """WTForms' IntegerField, refusing a number beyond MAX_INTEGER as "not a valid integer"
+    (data None): a longer one overflowed NumberRange (`math.isnan`) or the database driver."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and abs(self.data) > MAX_INTEGER:
+            self.data = None
+            raise ValueError(self.gettext("Not a valid integer value."))

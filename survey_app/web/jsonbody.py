@@ -8,6 +8,8 @@ from flask import current_app, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# JSON text can hold NUL only as this escape (a raw control character in a string is invalid).
+_NUL_ESCAPE = "\\u0000"
 
 
 class _DuplicateKey(ValueError):
@@ -29,11 +31,29 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+def _holds_nul(data: Any) -> bool:
+    """Whether a string anywhere in `data` (keys included) holds NUL; no recursion, so that
+    nesting as deep as the parser allowed cannot overflow the stack here."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def read_json_object() -> dict[str, Any]:
     """The request body as a JSON object; raises 415 or 400 with a message a person understands.
 
-    Duplicate keys, NaN/Infinity, invalid UTF-8 and absurd nesting are refused rather than guessed
-    at. The size limit (MAX_CONTENT_LENGTH, 413) applies before this reads anything.
+    Duplicate keys, NaN/Infinity, invalid UTF-8, NUL in a string and absurd nesting are refused
+    rather than guessed at. The size limit (MAX_CONTENT_LENGTH, 413) applies before this reads
+    anything.
     """
     if request.mimetype != "application/json":
         raise UnsupportedMediaType(
@@ -60,6 +80,9 @@ def read_json_object() -> dict[str, Any]:
         raise BadRequest(f"the body is not valid JSON: {error}") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object { … }")
+    # PostgreSQL stores no NUL in text or JSON: refused here, by name, rather than a 500 there.
+    if _NUL_ESCAPE in text and _holds_nul(data):
+        raise BadRequest("the JSON contains a NUL character (\\u0000), which is not text")
     # Valid UTF-8 holds no surrogates: only a \uD800–\uDFFF escape can bring one in (then check).
     if _SURROGATE_ESCAPE.search(text):
         try:

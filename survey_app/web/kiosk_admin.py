@@ -52,7 +52,7 @@ from survey_app.web.auth import (
     officer_required,
     staff_required,
 )
-from survey_app.web.helpers import apply_problems, current_locale_code, local_time
+from survey_app.web.helpers import apply_problems, current_locale_code, local_time, public_url
 
 bp = Blueprint("kiosk_admin", __name__, url_prefix="/staff")
 
@@ -129,7 +129,7 @@ def _kiosk_from_field() -> Kiosk:
 
 
 def _enrolment_url(token: str) -> str:
-    return url_for("kiosk.enrol_page", token=token, _external=True)
+    return public_url("kiosk.enrol_page", token=token)
 
 
 def _qr_data_uri(url: str) -> str:

@@ -54,21 +54,13 @@ from survey_app.services.ratelimit import Limit, count_hit
 from survey_app.services.submissions import SubmissionPolicy, submit_response
 from survey_app.services.units import find_counter, find_unit_by_code
 from survey_app.web.auth import client_address, current_access
-from survey_app.web.helpers import current_locale_code
+from survey_app.web.helpers import current_locale_code, public_url
 from survey_app.web.jsonbody import read_json_object
 
 bp = Blueprint("qr", __name__)
 
 BROWSER_ID_KEY = "qr_browser"
 DOSSIER_FIELDS = frozenset({"dossier_code", "unit", "counter"})
-
-
-def public_url(endpoint: str, **values) -> str:
-    """An absolute URL for posters and receipts: PUBLIC_BASE_URL when set, else this host."""
-    base = current_app.config.get("PUBLIC_BASE_URL")
-    if base:
-        return base.rstrip("/") + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
 
 
 @dataclass(frozen=True)

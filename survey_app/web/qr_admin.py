@@ -22,7 +22,7 @@ from survey_app.services.qr_codes import (
     revoke_poster_code,
 )
 from survey_app.web.auth import audit, current_access, manager_required
-from survey_app.web.qr import public_url
+from survey_app.web.helpers import public_url
 
 bp = Blueprint("qr_admin", __name__, url_prefix="/staff/posters")
 

@@ -25,8 +25,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def init_security(app: Flask) -> None:
-    """Security headers on every response, cookie sessions that cost nothing unused, and
-    X-Forwarded-For trusted only from TRUSTED_PROXIES hops."""
+    """Security headers on every response (and `Cache-Control: no-store` where the view set no
+    policy of its own), cookie sessions that cost nothing unused, and X-Forwarded-For trusted
+    only from TRUSTED_PROXIES hops."""
     app.session_interface = CookieSessions()
     proxies = int(app.config.get("TRUSTED_PROXIES", 0))
     if proxies:
@@ -39,6 +40,11 @@ def init_security(app: Flask) -> None:
         ("X-Frame-Options", "DENY"),
         ("Cross-Origin-Opener-Policy", "same-origin"),
         ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+        # Staff pages, exports, reports, the audit log and the API's figures must not stay in a
+        # browser's or a proxy's cache after the session ends; every dynamic answer is private
+        # to its moment. A response that sets its own policy keeps it: static files ("no-cache"
+        # with an ETag, from Flask), the kiosk's shell and service worker ("no-cache").
+        ("Cache-Control", "no-store"),
     ]
     if app.config.get("SESSION_COOKIE_SECURE"):
         always.append(("Strict-Transport-Security", "max-age=31536000"))

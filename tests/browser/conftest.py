@@ -168,7 +168,8 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[LiveServer]:
-    """The test `app` on a real HTTP server (threaded werkzeug) at 127.0.0.1:<free port>.
+    """The test `app` on a real HTTP server (threaded werkzeug) at 127.0.0.1:<free port>, which
+    is its PUBLIC_BASE_URL.
 
     Any error the app logs while serving fails the test at teardown; a test that provokes one on
     purpose checks `live_server.errors` and then clears it.
@@ -181,10 +182,12 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server"
     )
     thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    # The links and QR codes the app shows (kiosk enrolment, posters) point at PUBLIC_BASE_URL:
+    # here, this server.
+    app.config["PUBLIC_BASE_URL"] = url
     try:
-        yield LiveServer(
-            url=f"http://127.0.0.1:{server.server_port}", app=app, errors=collector.errors
-        )
+        yield LiveServer(url=url, app=app, errors=collector.errors)
     finally:
         try:
             server.stop()

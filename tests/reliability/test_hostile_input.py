@@ -80,20 +80,25 @@ def post(client, body: bytes, content_type: str = "application/json"):
     return client.post(URL, data=body, content_type=content_type)
 
 
-def has_lone_surrogate(value) -> bool:
+def has_text(value, is_bad) -> bool:
+    """Whether `is_bad` holds for a string anywhere in `value` (keys included)."""
     if isinstance(value, str):
-        return any("\ud800" <= c <= "\udfff" for c in value)
+        return is_bad(value)
     if isinstance(value, dict):
-        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
+        return any(has_text(k, is_bad) or has_text(v, is_bad) for k, v in value.items())
     if isinstance(value, list):
-        return any(has_lone_surrogate(v) for v in value)
+        return any(has_text(v, is_bad) for v in value)
     return False
 
 
+def has_lone_surrogate(value) -> bool:
+    return has_text(value, lambda text: any("\ud800" <= c <= "\udfff" for c in text))
+
+
 def expected_refusal(payload, field: str) -> dict:
-    """422 naming the field; but a lone surrogate anywhere makes the whole body unreadable as
-    text, which is a 400 about the request (survey_app/web/jsonbody.py)."""
-    if has_lone_surrogate(payload):
+    """422 naming the field; but a lone surrogate or a NUL anywhere makes the whole body
+    unreadable as text, which is a 400 about the request (survey_app/web/jsonbody.py)."""
+    if has_lone_surrogate(payload) or has_text(payload, lambda text: "\x00" in text):
         return {"field": "request", "status": 400}
     return {"field": field, "status": 422}
 
@@ -538,10 +543,10 @@ def test_known_bug_inputs_are_422_not_500(request, client, untouched, backend, b
     untouched(payload)
 
 
-def test_known_bug_nul_in_a_questionnaire_key_is_404_not_500(request, client, backend):
+def test_known_bug_nul_in_a_questionnaire_key_is_400_not_500(request, client, backend):
     xfail_if_known(request, "nul in codes", backend)
     response = client.get("/api/v1/questionnaires/quick-rating%00")
-    assert_refused(response, status=404)
+    assert_refused(response, field="key", status=400)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
+from werkzeug.datastructures import MultiDict
 from werkzeug.security import generate_password_hash
 
 from survey_app.extensions import db
@@ -648,6 +649,29 @@ def form_posting_to(html: str, page_path: str, target_path: str) -> list[tuple[s
         action = urlsplit(form.action).path or page_path
         if form.method == "post" and action == target_path:
             return form.fields
+    return None
+
+
+def send(client, method: str, url: str, data=(), query=None):
+    """`client`'s request, its body read and the response closed (static files hold an open file
+    otherwise)."""
+    response = client.open(url, method=method, data=MultiDict(list(data)), query_string=query)
+    response.get_data()
+    response.close()
+    return response
+
+
+def filled_form(client, url: str) -> list[tuple[str, str]] | None:
+    """The fields of the form that posts to `url`, as the page showing it fills them: the page
+    at `url` itself, else the nearest page up the path (/units/3/merge → /units/3)."""
+    path = url
+    while path.count("/") > 1:
+        page = send(client, "GET", path)
+        if page.status_code == 200 and "html" in (page.content_type or ""):
+            fields = form_posting_to(page.get_data(as_text=True), path, url)
+            if fields is not None:
+                return fields
+        path = path.rsplit("/", 1)[0]
     return None
 
 

@@ -18,7 +18,6 @@ endpoint, the role and the method. How to extend: see authorisation_support.py's
 """
 
 import pytest
-from werkzeug.datastructures import MultiDict
 
 from survey_app import create_app
 from survey_app.services import accounts
@@ -44,13 +43,6 @@ NOT_FOR_AN_ALLOWED_ROLE = {401, 403, 404, 405}
 def world(app, tree, monkeypatch) -> support.World:
     monkeypatch.setattr(accounts, "hash_password", support.fast_password_hash)
     return support.build_world(tree)
-
-
-def _send(client, method: str, url: str, data=(), query=None):
-    response = client.open(url, method=method, data=MultiDict(list(data)), query_string=query)
-    response.get_data()  # read it, then close it (static files hold an open file otherwise)
-    response.close()
-    return response
 
 
 def _describe(actor: str, route: Route, method: str, url: str, response) -> str:
@@ -114,7 +106,7 @@ def check_role(app, world, client, actor: str, route: Route, method: str) -> Non
         pytest.fail(f"{route.endpoint} declares no required_role (see the declaration test)")
     url = support.build_url(app, route, world, inside=True)
     before = support.row_counts()
-    response = _send(client, method, url)
+    response = support.send(client, method, url)
     status = response.status_code
     what = _describe(actor, route, method, url, response)
 
@@ -150,26 +142,12 @@ def check_role(app, world, client, actor: str, route: Route, method: str) -> Non
 # --- IDOR: P-W1's manager against P-C1 -------------------------------------------------------
 
 
-def _filled_form(client, url: str) -> list[tuple[str, str]] | None:
-    """The fields of the form that posts to `url`, as the page showing it fills them: the page
-    at `url` itself, else the nearest page up the path (/units/3/merge → /units/3)."""
-    path = url
-    while path.count("/") > 1:
-        page = _send(client, "GET", path)
-        if page.status_code == 200 and "html" in (page.content_type or ""):
-            fields = support.form_posting_to(page.get_data(as_text=True), path, url)
-            if fields is not None:
-                return fields
-        path = path.rsplit("/", 1)[0]
-    return None
-
-
 def check_expired_session(app, world, client, route: Route, method: str) -> None:
     """An administrator whose session is older than PERMANENT_SESSION_LIFETIME is treated as
     anonymous everywhere: pages send to /login, the API answers 401, nothing changes."""
     url = support.build_url(app, route, world, inside=True)
     before = support.row_counts()
-    response = _send(client, method, url)
+    response = support.send(client, method, url)
     what = _describe("administrator (expired session)", route, method, url, response)
     if route.is_api:
         assert response.status_code == 401, f"expected 401: {what}"
@@ -208,27 +186,27 @@ def check_idor(app, world, client, actor: str, route: Route, method: str) -> Non
             leaks = support.body_leaks(response)
             assert not leaks, f"P-C1 shown to {actor}, scoped to P-W1 ({leaks}): {what}"
 
-    if actor == "api-key" and _send(client, "GET", inside).status_code == 401:
+    if actor == "api-key" and support.send(client, "GET", inside).status_code == 401:
         return  # this API route takes no keys (sessions only): nothing to try with one
     if method == "GET":
         if scoped:
-            check(_send(client, "GET", outside), outside, True, "P-C1's ids in the URL")
+            check(support.send(client, "GET", outside), outside, True, "P-C1's ids in the URL")
         for note, query in (
             ("P-C1's ids in the query", dict(support.pointed_form(world, None))),
             ("P-C1's code in the query", support.pointed_query_by_code()),
         ):
-            check(_send(client, "GET", inside, query=query), inside, False, note)
+            check(support.send(client, "GET", inside, query=query), inside, False, note)
         return
 
     counts = support.row_counts()
     footprint = support.commune_footprint(world)
-    fields = support.pointed_form(world, _filled_form(client, inside))
+    fields = support.pointed_form(world, support.filled_form(client, inside))
     if scoped:
         for note, data in (("P-C1's ids in the URL, empty form", []), ("…filled form", fields)):
-            check(_send(client, method, outside, data), outside, True, note)
+            check(support.send(client, method, outside, data), outside, True, note)
             changed = support.differences(counts, support.row_counts())
             assert not changed, f"[{note}] {actor} {method} {outside} changed rows: {changed}"
-    response = _send(client, method, inside, fields)
+    response = support.send(client, method, inside, fields)
     check(response, inside, False, f"P-W1's URL, a form pointed at P-C1: {fields}")
     changed = support.differences(footprint, support.commune_footprint(world))
     assert not changed, (
