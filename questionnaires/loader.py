@@ -31,6 +31,7 @@ from questionnaires.model import (
 from questionnaires.schema import (
     FACES,
     MAX_DEFINITION_KEY_LENGTH,
+    STORED,
     DefinitionDoc,
     LocalizedTextDoc,
     OptionDoc,
@@ -131,16 +132,20 @@ def load_definitions(directory: str | Path = DEFINITIONS_DIR) -> dict[str, Defin
     return definitions
 
 
-def parse_definition(mapping: Any, source: str = "<memory>") -> Definition:
+def parse_definition(mapping: Any, source: str = "<memory>", *, stored: bool = False) -> Definition:
     """Validate a definition given as a mapping (parsed YAML, or JSON from the database or an
-    upload) and build it. Untrusted input is fine: nothing is coerced, everything is checked."""
+    upload) and build it. Untrusted input is fine: nothing is coerced, everything is checked.
+
+    `stored`: the mapping is a version read back from the database, checked when it was loaded;
+    its texts are not checked again for characters no text may hold (questionnaires/text.py), so
+    that a rule made stricter since cannot make a stored version unreadable."""
     if isinstance(mapping, Mapping) and not isinstance(mapping, dict):
         mapping = dict(mapping)
     if not isinstance(mapping, dict):
         got = "nothing (the document is empty)" if mapping is None else type(mapping).__name__
         raise DefinitionError(source, [f"<root>: a definition must be a mapping, got {got}"])
     try:
-        doc = DefinitionDoc.model_validate(mapping)
+        doc = DefinitionDoc.model_validate(mapping, context={STORED: stored})
     except ValidationError as error:
         raise DefinitionError(source, [_pydantic_problem(e) for e in error.errors()]) from None
     problems = check_references(doc)

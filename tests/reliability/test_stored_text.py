@@ -1,0 +1,373 @@
+"""The worst text we can think of, in every free-text field, on SQLite and PostgreSQL.
+
+Through every door it is removed (what citizens and their devices send: a citizen cannot see the
+characters and must not lose the answer) or refused with a message naming the field (what staff
+type and the files they upload: they can retype it). Stored directly in the database, as rows
+written before that rule (or by an older version) may hold it, it still leaves every export of
+the province readable: no 5xx, every XLSX file opens, every CSV and JSON file parses, and none of
+the characters comes out.
+"""
+
+import csv
+import io
+import unicodedata
+
+import pytest
+import sqlalchemy as sa
+
+from questionnaires.text import clean_text, find_unsafe_character
+from survey_app.errors import ValidationError
+from survey_app.extensions import db
+from survey_app.models import (
+    Answer,
+    ApiKey,
+    AuditEvent,
+    Counter,
+    Kiosk,
+    PaperFormEntry,
+    SamplingFrame,
+    StaffAccount,
+    Target,
+    Unit,
+)
+from survey_app.services.accounts import create_account
+from survey_app.services.admin_support import update_account_profile
+from survey_app.services.annual import enter_paper_form
+from survey_app.services.api_keys import create_api_key
+from survey_app.services.audit import record_event
+from survey_app.services.kiosks import create_kiosk, heartbeat
+from survey_app.services.rollup import settle_pending
+from survey_app.services.submissions import submit_response
+from survey_app.services.targets import create_target
+from survey_app.services.units import create_counter, create_unit, update_counter, update_unit
+from survey_app.timeutil import utcnow
+from tests.survey_app.payloads import counter_payload
+from tests.survey_app.web.test_admin import TARGET_FORM
+
+PASSWORD = "correct horse battery"
+ZONE = "Asia/Ho_Chi_Minh"
+
+# Formula starts for a spreadsheet splitting on , ; or tab, and after a line break.
+FORMULAS = "=cmd|'/c calc'!A1;=1+1,+2\t-3\n@SUM(1)"
+# Every C0 control but NUL (TAB, LF and CR among them), DEL, NEL and the other C1 controls'
+# edges, the line and paragraph separators, every kind of bidi control, the XML non-characters.
+CONTROLS = (
+    "".join(map(chr, range(1, 32)))
+    + "\x7f\x80\x85\x9f\u2028\u2029\u202a\u202e\u2066\u2069\u200e\u200f\u061c\ufffe\uffff"
+)
+HTML = '<script>alert("x")</script>'
+# Decomposed Vietnamese, stacked combining marks, a joined emoji: text that stays as it is.
+VIETNAMESE = unicodedata.normalize("NFD", "Phường Đồng Xoài") + " ệ\u0323\u0303 👩‍👩‍👧"
+WORST = FORMULAS + CONTROLS + HTML + VIETNAMESE  # 113 characters
+
+
+def worst(backend: str, limit: int | None = None) -> str:
+    """The worst text for a column of `limit` characters; with NUL where the database stores it
+    (PostgreSQL refuses NUL in text, so no legacy row there can hold one)."""
+    text = ("\x00" if backend == "sqlite" else "") + WORST
+    return text[:limit] if limit else text
+
+
+def assert_clean(text: str, where: object) -> None:
+    found = find_unsafe_character(text, multiline=True)
+    assert found is None, f"{where}: U+{ord(found[1]):04X} at {found[0]} in {text!r:.200}"
+
+
+def committed():
+    db.session.rollback()
+    return db.session
+
+
+def sign_in(app, account: StaffAccount):
+    client = app.test_client_class(app, app.response_class, use_cookies=True)
+    response = client.post("/login", data={"username": account.username, "password": PASSWORD})
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    return client
+
+
+# --- the doors: services ---------------------------------------------------------------------
+
+# Each door a staff member types into: the function storing the text, and the field a refusal
+# names. Every one is refused whatever the backend, NUL included.
+STAFF_DOORS = {
+    "unit code": (lambda t, text: create_unit(text, "Tổ 1", kind="other", parent=t.ward), "code"),
+    "unit name_vi": (
+        lambda t, text: create_unit("P-T1", text, kind="other", parent=t.ward),
+        "name_vi",
+    ),
+    "unit name_en": (
+        lambda t, text: create_unit("P-T1", "Tổ 1", name_en=text, kind="other", parent=t.ward),
+        "name_en",
+    ),
+    "unit place_name_vi": (
+        lambda t, text: create_unit(
+            "P-T1", "Tổ 1", kind="other", parent=t.ward, place_name_vi=text
+        ),
+        "place_name_vi",
+    ),
+    "rename name_vi": (
+        lambda t, text: update_unit(
+            t.ward, name_vi=text, name_en="", place_name_vi=None, place_name_en=None
+        ),
+        "name_vi",
+    ),
+    "rename place_name_en": (
+        lambda t, text: update_unit(
+            t.ward, name_vi="Phường", name_en="", place_name_vi=None, place_name_en=text
+        ),
+        "place_name_en",
+    ),
+    "counter code": (lambda t, text: create_counter(t.ward, text, "Quầy 9"), "code"),
+    "counter name_vi": (lambda t, text: create_counter(t.ward, "Q9", text), "name_vi"),
+    "counter name_en": (lambda t, text: create_counter(t.ward, "Q9", "Quầy 9", text), "name_en"),
+    "counter rename": (
+        lambda t, text: update_counter(t.q1, name_vi="Quầy 1", name_en=text, active=True),
+        "name_en",
+    ),
+    "kiosk name": (
+        lambda t, text: create_kiosk(
+            counter=t.q1, questionnaire_key="quick-rating", name=text, created_by=None
+        ),
+        "name",
+    ),
+    "account display_name": (
+        lambda t, text: create_account("can-bo", PASSWORD, display_name=text),
+        "display_name",
+    ),
+    "account title": (
+        lambda t, text: create_account("can-bo", PASSWORD, display_name="Cán bộ", title=text),
+        "title",
+    ),
+    "profile title": (
+        lambda t, text: update_account_profile(
+            create_account("can-bo", PASSWORD, display_name="Cán bộ"),
+            display_name="Cán bộ",
+            title=text,
+        ),
+        "title",
+    ),
+    "api key name": (
+        lambda t, text: create_api_key(text, "read_figures", t.ward, created_by=None),
+        "name",
+    ),
+    "target source_document": (lambda t, text: yearly_target(t.ward, text), "source_document"),
+    "paper serial": (lambda t, text: paper_form(t, serial=text), "serial"),
+    "paper interviewer_name": (lambda t, text: paper_form(t, interviewer=text), "interviewer_name"),
+}
+
+
+# A 90 % yearly target on the headline, every year.
+YEARLY = {
+    "metric": "headline",
+    "threshold": 0.9,
+    "comparison": ">=",
+    "questionnaire_key": None,
+    "period_kind": "year",
+    "start_year": None,
+    "end_year": None,
+}
+
+
+def yearly_target(unit: Unit, source_document: str) -> Target:
+    return create_target(**YEARLY, unit=unit, source_document=source_document)
+
+
+def paper_form(tree, *, serial="0001", interviewer="Nguyễn Văn A"):
+    clerk = create_account("thu-ky", PASSWORD, display_name="Thư ký")
+    return enter_paper_form(
+        questionnaire_key="sipas-counter",
+        unit=tree.ward,
+        year=utcnow().year,
+        serial=serial,
+        channel="interviewer",
+        interviewer_name=interviewer,
+        answers={"c9_24": 4},
+        account=clerk,
+    )
+
+
+@pytest.mark.parametrize("door", sorted(STAFF_DOORS))
+def test_what_staff_type_is_refused_naming_the_field(tree, backend, door):
+    store, field = STAFF_DOORS[door]
+    for text in (worst("sqlite"), "Phường\u202eAn Lạc", "Tổ\t1", "Tổ\r\n1"):
+        with pytest.raises(ValidationError) as refused:
+            store(tree, text)
+        db.session.rollback()
+        assert field in refused.value.problems, (text, refused.value.problems)
+        assert any("U+" in m for m in refused.value.problems[field]), refused.value.problems
+    store(tree, "Tổ 1 (Ông/Bà) ệ 👩‍👩‍👧")  # text, however decorated, is stored
+    db.session.commit()
+
+
+def test_what_citizens_and_devices_send_is_stored_without_the_characters(tree, backend):
+    kept = clean_text(worst("sqlite"))
+    padding = "ý" * (1000 - len(kept))  # the comment's limit, counted on what is kept
+    payload = counter_payload()
+    payload["answers"]["comment"] = worst("sqlite") + padding
+    submit_response(payload, channel="web")
+    db.session.commit()
+    settle_pending()
+    stored = committed().scalar(sa.select(Answer.text).where(Answer.question_key == "comment"))
+    assert stored == kept + padding
+    assert "\n" in stored and "\t" in stored and VIETNAMESE in stored and HTML in stored
+
+    kiosk, _ = create_kiosk(
+        counter=tree.q1, questionnaire_key="quick-rating", name="Máy 1", created_by=None
+    )
+    heartbeat(kiosk, queue_length=0, app_version=worst("sqlite"))
+    record_event("units.import", actor="admin", details={"filename": worst("sqlite")})
+    db.session.commit()
+    assert_clean(committed().scalar(sa.select(Kiosk.app_version)), "app_version")
+    details = committed().scalar(sa.select(AuditEvent.details))
+    assert_clean(details["filename"], "audit details")
+
+
+# --- the doors: web forms and uploads ----------------------------------------------------------
+
+
+@pytest.fixture
+def admin(app, tree):
+    account = create_account("quan-tri", PASSWORD, display_name="Quản trị", is_administrator=True)
+    db.session.commit()
+    return sign_in(app, account)
+
+
+def staff_forms(tree, account_id: int) -> dict[str, tuple[str, dict]]:
+    """form → (URL, valid fields)."""
+    year = str(utcnow().year)
+    return {
+        "unit": (
+            "/staff/admin/units/new",
+            {"parent": str(tree.ward.id), "code": "P-T1", "name_vi": "Tổ 1", "kind": "other"},
+        ),
+        "rename": (f"/staff/admin/units/{tree.ward.id}", {"name_vi": "Phường An Lạc"}),
+        "counter": (
+            f"/staff/admin/units/{tree.ward.id}/counters",
+            {"counter-code": "Q9", "counter-name_vi": "Quầy 9"},
+        ),
+        "counter rename": (f"/staff/admin/counters/{tree.q1.id}", {"name_vi": "Quầy 1"}),
+        "target": ("/staff/admin/targets/new", TARGET_FORM),
+        "account": (
+            "/staff/admin/accounts/new",
+            {"username": "can-bo", "display_name": "Cán bộ", "password": PASSWORD},
+        ),
+        "profile": (f"/staff/admin/accounts/{account_id}", {"display_name": "Quản trị"}),
+        "api key": ("/staff/admin/api-keys", {"purpose": "read_figures", "unit": tree.ward.id}),
+        "kiosk": ("/staff/kiosks/", {"counter": tree.q1.id, "questionnaire": "quick-rating"}),
+        "paper": (
+            "/staff/entry",
+            {
+                "questionnaire": "sipas-counter",
+                "channel": "interviewer",
+                "round": "1",
+                "unit_id": str(tree.ward.id),
+                "year": year,
+                "serial": "0001",
+                "interviewer_name": "Nguyễn Văn A",
+                "c9_24": "4",
+            },
+        ),
+    }
+
+
+FORM_FIELDS = [
+    *(("unit", f) for f in ("code", "name_vi", "name_en", "place_name_vi")),
+    *(("rename", f) for f in ("name_vi", "name_en", "place_name_vi", "place_name_en")),
+    *(("counter", f"counter-{f}") for f in ("code", "name_vi", "name_en")),
+    ("counter rename", "name_vi"),
+    ("counter rename", "name_en"),
+    ("target", "metric"),
+    ("target", "source_document"),
+    ("account", "display_name"),
+    ("account", "title"),
+    ("profile", "display_name"),
+    ("profile", "title"),
+    ("api key", "name"),
+    ("kiosk", "name"),
+    ("paper", "serial"),
+    ("paper", "interviewer_name"),
+]
+
+
+@pytest.mark.parametrize(("form", "field"), FORM_FIELDS, ids=[" ".join(f) for f in FORM_FIELDS])
+def test_every_staff_form_refuses_the_worst_text_next_to_its_field(app, tree, admin, form, field):
+    account_id = committed().scalar(sa.select(StaffAccount.id))
+    url, valid = staff_forms(tree, account_id)[form]
+    before = [committed().scalar(sa.select(sa.func.count()).select_from(m)) for m in MODELS]
+    # Without NUL: a NUL in any parameter is refused before a view reads it.
+    response = admin.post(url, data={**valid, field: WORST})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422, page[:500]
+    assert f'id="{field}-errors"' in page, page[:3000]
+    errors = page.split(f'id="{field}-errors"', 1)[1].split("</ul>", 1)[0]
+    assert "U+0009" in errors, errors  # the first character not allowed: FORMULAS' tab
+    after = [committed().scalar(sa.select(sa.func.count()).select_from(m)) for m in MODELS]
+    assert after == before
+    assert committed().get(Unit, tree.ward.id).name_vi == "Phường An Lạc"
+
+
+MODELS = (Unit, Counter, Target, StaffAccount, ApiKey, Kiosk, PaperFormEntry)
+
+
+def csv_upload(header: str, row: list[str]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows([header.split(","), row])
+    return out.getvalue().encode("utf-8")
+
+
+def test_every_upload_refuses_the_worst_text_naming_the_line(app, tree, admin):
+    text = worst("sqlite")  # NUL too: a file's content is not a form field
+    ward = f"/staff/annual/units/{tree.ward.id}"
+    year = str(utcnow().year)
+    uploads = {
+        "units": (
+            "/staff/admin/units/import",
+            {"what": "units"},
+            csv_upload("code,parent_code,name_vi,name_en,kind", ["P-T1", "P", text, "", "ward"]),
+        ),
+        "counters": (
+            "/staff/admin/units/import",
+            {"what": "counters"},
+            csv_upload("unit_code,code,name_vi,name_en", ["P-W1", "Q9", "Quầy 9", text]),
+        ),
+        "frame": (
+            "/staff/reports/frame",
+            {"year": year},
+            csv_upload("unit_code,service_area,transactions", ["P-W1", text, "100"]),
+        ),
+        "sample codes": (f"{ward}/codes", {"year": year}, csv_upload("code,kind", [text, ""])),
+        "sample marks": (f"{ward}/marks", {"year": year, "what": "sent"}, text.encode()),
+    }
+    for name, (url, form, body) in uploads.items():
+        response = admin.post(
+            url,
+            data={**form, "file": (io.BytesIO(body), "tệp.csv")},
+            content_type="multipart/form-data",
+        )
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422, (name, page[:500])
+        assert "line " in page and "U+0000" in page, (name, page[:2000])
+    assert committed().scalar(sa.select(sa.func.count()).select_from(SamplingFrame)) == 0
+    assert committed().scalar(sa.select(sa.func.count()).select_from(Unit)) == 3
+
+
+def test_a_questionnaire_upload_with_the_worst_label_is_refused_naming_it(app, admin):
+    path = "questionnaires/definitions/quick-rating.yaml"
+    with open(path, encoding="utf-8") as handle:
+        definition = handle.read()
+    # A YAML double-quoted scalar may hold any character as an escape.
+    escaped = "".join(
+        c if c.isprintable() and c not in '"\\' else f"\\U{ord(c):08x}" for c in worst("sqlite")
+    )
+    changed = definition.replace("version: 1", "version: 7", 1).replace(
+        'vi: "Rất hài lòng"', f'vi: "{escaped}"', 1
+    )
+    assert escaped in changed
+    response = admin.post(
+        "/staff/admin/questionnaires",
+        data={"file": (io.BytesIO(changed.encode()), "q.yaml")},
+        content_type="multipart/form-data",
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422, page[:500]
+    assert "U+0000" in page and ".label.vi" in page
