@@ -10,8 +10,11 @@ memory follows the page size, not the number of responses.
   memory); the finished file is then streamed from disk in chunks and deleted. An XLSX sheet
   holds at most 1,048,576 rows: beyond that, use CSV.
 
-Every text cell that a spreadsheet could read as a formula (starting with = + - @, a tab or a
-carriage return) is prefixed with an apostrophe (OWASP "CSV injection").
+Every text cell is written without the characters no text may hold (questionnaires/text.py):
+rows stored before that rule, or by older versions, still export, and openpyxl refuses control
+characters. A text cell that a spreadsheet could read as a formula (starting with = + - @ or a
+tab; a carriage return is a line break by then) is prefixed with an apostrophe (OWASP "CSV
+injection").
 """
 
 import csv
@@ -30,6 +33,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
 
+from questionnaires.text import clean_text
 from survey_app.errors import ValidationError
 from survey_app.extensions import db
 from survey_app.models import Answer, Counter, Questionnaire, Response, Unit
@@ -47,10 +51,12 @@ NUMBER_FORMAT = "0.00"
 
 
 def neutralise(value: object) -> object:
-    """A text cell that a spreadsheet would run as a formula, made inert with a leading `'`."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """A spreadsheet cell: text without the characters no text may hold and, if a spreadsheet
+    would run it as a formula, with a leading `'`. Other values are returned as they are."""
+    if not isinstance(value, str):
+        return value
+    value = clean_text(value)
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -110,7 +116,7 @@ def report_xlsx(report: AnnualReport) -> bytes:
     bold = Font(bold=True)
     for table in report.tables:
         sheet = workbook.create_sheet(f"Bang {table.number}")
-        sheet.append([table.title])
+        sheet.append([neutralise(table.title)])
         sheet["A1"].font = Font(bold=True, size=13)
         for label, value in report.metadata():
             sheet.append([neutralise(label), neutralise(value)])
@@ -119,7 +125,7 @@ def report_xlsx(report: AnnualReport) -> bytes:
         sheet.append([])
         # Title, metadata, notes, a blank row: the header comes next (max_row ignores blanks).
         header_row = 2 + len(report.metadata()) + len(table.notes) + len(report.notes) + 1
-        sheet.append([c.header for c in table.columns])
+        sheet.append([neutralise(c.header) for c in table.columns])
         for cell in sheet[header_row]:
             cell.font = bold
             cell.alignment = Alignment(wrap_text=True, vertical="top")
@@ -150,16 +156,24 @@ def report_xlsx(report: AnnualReport) -> bytes:
     return buffer.getvalue()
 
 
-def _json_value(value: object) -> object:
+def json_safe(value: object) -> object:
+    """A value for a JSON export (the report, the figures API): NaN as null, text without the
+    characters no text may hold, lists and objects within."""
     if isinstance(value, float) and value != value:  # NaN
         return None
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {key: json_safe(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
     return value
 
 
 def report_json(report: AnnualReport) -> dict:
     """The report for the API: metadata, then each table's columns (key, header, kind) and rows
     as objects keyed by column (shares as fractions 0–1, changes in percentage points)."""
-    return {
+    report_object = {
         "unit": report.unit.code,
         "unit_name": report.unit.name_vi,
         "year": report.year,
@@ -185,13 +199,14 @@ def report_json(report: AnnualReport) -> dict:
                     {"key": c.key, "header": c.header, "kind": c.kind} for c in table.columns
                 ],
                 "rows": [
-                    {c.key: _json_value(v) for c, v in zip(table.columns, row, strict=True)}
+                    {c.key: v for c, v in zip(table.columns, row, strict=True)}
                     for row in table.rows
                 ],
             }
             for table in report.tables
         ],
     }
+    return json_safe(report_object)
 
 
 def report_json_bytes(report: AnnualReport) -> bytes:
