@@ -12,15 +12,21 @@ memory follows the page size, not the number of responses.
 
 Every text cell is written without the characters no text may hold (questionnaires/text.py):
 rows stored before that rule, or by older versions, still export, and openpyxl refuses control
-characters. A text cell that a spreadsheet could read as a formula (starting with = + - @ or a
-tab; a carriage return is a line break by then) is prefixed with an apostrophe (OWASP "CSV
-injection").
+characters. A text cell that a spreadsheet could read as a formula is made inert with an
+apostrophe (OWASP "CSV injection"): in XLSX a cell starting with = + - @ or a tab (a carriage
+return is a line break by then); in CSV also every place where a cell could start when a
+spreadsheet splits the file on another separator than the comma (a semicolon or a tab, as Excel
+does in locales whose decimal separator is the comma) and so loses track of the quoting: after
+, ; tab, a line break or a quote, spaces allowed in between.
+`tests/survey_app/web/test_spreadsheet_safety.py` opens such files in LibreOffice with each
+separator and finds no formula.
 """
 
 import csv
 import io
 import json
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -42,6 +48,9 @@ from survey_app.services.reporting import AnnualReport, Column, ReportTable
 from survey_app.services.rollup import settle_pending
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Where a CSV text cell may start in a spreadsheet that splits on , ; or tab (see above), and a
+# formula character after it.
+_CSV_CELL_START = re.compile(r'(^|[,;\t\n"])(\s*)(?=[=+\-@])')
 XLSX_MAX_ROWS = 1_048_575  # one row for the header
 RAW_PAGE_SIZE = 1000
 BOM = "\ufeff"
@@ -51,12 +60,21 @@ NUMBER_FORMAT = "0.00"
 
 
 def neutralise(value: object) -> object:
-    """A spreadsheet cell: text without the characters no text may hold and, if a spreadsheet
-    would run it as a formula, with a leading `'`. Other values are returned as they are."""
+    """An XLSX cell: text without the characters no text may hold and, if a spreadsheet would run
+    it as a formula, with a leading `'`. Other values are returned as they are."""
     if not isinstance(value, str):
         return value
     value = clean_text(value)
     return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+def neutralise_csv(value: object) -> object:
+    """A CSV cell: as `neutralise`, and with a `'` before every formula character that could
+    start a cell when a spreadsheet splits the line on a semicolon or a tab (see above)."""
+    if not isinstance(value, str):
+        return value
+    value = _CSV_CELL_START.sub(r"\1\2'", clean_text(value))
+    return "'" + value if value.startswith("\t") else value
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -69,7 +87,7 @@ def _csv_cell(column: Column, value: object) -> object:
         return f"{value * 100:.2f}"
     if column.kind in ("points", "number"):
         return f"{value:.2f}"
-    return neutralise(value)
+    return neutralise_csv(value)
 
 
 def report_table_csv(report: AnnualReport, table: ReportTable) -> str:
@@ -78,13 +96,13 @@ def report_table_csv(report: AnnualReport, table: ReportTable) -> str:
     out = io.StringIO()
     out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([neutralise(table.title)])
+    writer.writerow([neutralise_csv(table.title)])
     for label, value in report.metadata():
-        writer.writerow([neutralise(label), neutralise(value)])
+        writer.writerow([neutralise_csv(label), neutralise_csv(value)])
     for note in table.notes + report.notes:
-        writer.writerow(["Ghi chú", neutralise(note)])
+        writer.writerow(["Ghi chú", neutralise_csv(note)])
     writer.writerow([])
-    writer.writerow([neutralise(c.header) for c in table.columns])
+    writer.writerow([neutralise_csv(c.header) for c in table.columns])
     for row in table.rows:
         writer.writerow([_csv_cell(c, v) for c, v in zip(table.columns, row, strict=True)])
     return out.getvalue()
@@ -361,7 +379,7 @@ def iter_raw_csv(plan: RawExport, page_size: int = RAW_PAGE_SIZE) -> Iterator[st
     yield BOM + sink.text
     sink.text = ""
     for i, row in enumerate(iter_raw_rows(plan, page_size), 1):
-        writer.writerow(["" if v is None else neutralise(v) for v in row])
+        writer.writerow(["" if v is None else neutralise_csv(v) for v in row])
         if i % page_size == 0:
             yield sink.text
             sink.text = ""
