@@ -23,14 +23,17 @@ def read_csv_rows(
     lines and multi-line quoted fields are counted).
     """
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    columns = reader.fieldnames or []
-    missing = [c for c in required if c not in columns]
-    if missing:
-        raise ValidationError({"file": [f"missing column(s): {', '.join(missing)}"]})
-    unknown = [c for c in columns if c not in required + optional]
-    if unknown:
-        raise ValidationError({"file": [f"unknown column(s): {', '.join(unknown)}"]})
-    rows, problems = _read_rows(reader, columns)
+    try:
+        columns = reader.fieldnames or []
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise ValidationError({"file": [f"missing column(s): {', '.join(missing)}"]})
+        unknown = [c for c in columns if c not in required + optional]
+        if unknown:
+            raise ValidationError({"file": [f"unknown column(s): {', '.join(unknown)}"]})
+        rows, problems = _read_rows(reader, columns)
+    except csv.Error as error:  # e.g. a field over the csv module's limit (128 KiB)
+        raise ValidationError({f"line {reader.line_num}": [f"is not CSV: {error}"]}) from None
     if problems:
         raise ValidationError(problems)
     return rows
