@@ -44,6 +44,8 @@ _SINGLE_LINE_SPACE = re.compile(f"\r\n|[{_LINE_BREAKS}\t\n]")
 def clean_text(text: str, *, multiline: bool = True) -> str:
     """`text` without the characters no text may hold. Multi-line: every line break (CR LF, CR,
     NEL, U+2028, U+2029) becomes LF; single-line: line breaks and TABs become a space."""
+    if (_UNSAFE_MULTILINE if multiline else _UNSAFE_SINGLE_LINE).search(text) is None:
+        return text  # nearly always: one scan, no copy (exports call this for every cell)
     text = (_BREAK if multiline else _SINGLE_LINE_SPACE).sub("\n" if multiline else " ", text)
     return _REMOVED.sub("", text)
 

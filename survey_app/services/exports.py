@@ -73,7 +73,9 @@ def neutralise_csv(value: object) -> object:
     start a cell when a spreadsheet splits the line on a semicolon or a tab (see above)."""
     if not isinstance(value, str):
         return value
-    value = _CSV_CELL_START.sub(r"\1\2'", clean_text(value))
+    value = clean_text(value)
+    if _CSV_CELL_START.search(value):  # rarely: a search costs a third of a substitution
+        value = _CSV_CELL_START.sub(r"\1\2'", value)
     return "'" + value if value.startswith("\t") else value
 
 
