@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import case, delete, func, select, update
 
 from questionnaires import Definition
-from questionnaires.text import add_unsafe_text_problems
+from questionnaires.text import add_unsafe_text_problems, clean_text
 from survey_app.errors import Conflict, DomainError, NotFound, ValidationError
 from survey_app.extensions import db
 from survey_app.models import (
@@ -438,12 +438,16 @@ def read_keyed_answers(
     """Turn what a clerk typed (question key → text) into answers, and problems keyed by question.
 
     Scale and single questions: the option's number. Multi-choice: numbers separated by spaces or
-    commas. Text: as written. Blank is no answer. The answers are then checked like any response.
+    commas. Text: as written, without the characters no text may hold (as every response's text:
+    services/answers.py), so that the two rounds of a form compare alike. Blank is no answer. The
+    answers are then checked like any response.
     """
     answers: dict[str, Any] = {}
     problems: dict[str, list[str]] = {}
     for question in definition.questions:
         raw = (fields.get(question.key) or "").strip()
+        if question.type == "text":
+            raw = clean_text(raw).strip()
         if not raw:
             continue
         if question.type == "text":

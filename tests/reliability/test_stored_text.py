@@ -37,10 +37,16 @@ from survey_app.models import (
 )
 from survey_app.services.accounts import create_account
 from survey_app.services.admin_support import update_account_profile
-from survey_app.services.annual import enter_paper_form
+from survey_app.services.annual import (
+    enter_paper_form,
+    enter_second_round,
+    list_double_entries,
+    read_keyed_answers,
+)
 from survey_app.services.api_keys import create_api_key
 from survey_app.services.audit import record_event
 from survey_app.services.kiosks import create_kiosk, heartbeat
+from survey_app.services.questionnaires import get_current_questionnaire
 from survey_app.services.rollup import settle_pending
 from survey_app.services.submissions import submit_response
 from survey_app.services.targets import create_target
@@ -226,6 +232,32 @@ def test_what_citizens_and_devices_send_is_stored_without_the_characters(tree, b
     assert_clean(committed().scalar(sa.select(Kiosk.app_version)), "app_version")
     details = committed().scalar(sa.select(AuditEvent.details))
     assert_clean(details["filename"], "audit details")
+
+
+def test_both_rounds_of_a_keyed_paper_form_hold_its_comment_without_the_characters(tree, backend):
+    _, definition = get_current_questionnaire("sipas-counter")
+    typed = {"c9_24": "4", "comment": worst("sqlite") + "\r\n"}
+    answers, problems = read_keyed_answers(definition, typed)
+    assert problems == {}
+    assert answers["comment"] == clean_text(worst("sqlite")).strip()
+    clerks = [create_account(f"thu-ky-{n}", PASSWORD, display_name="Thư ký") for n in (1, 2)]
+    year = utcnow().year
+    enter_paper_form(
+        questionnaire_key="sipas-counter",
+        unit=tree.ward,
+        year=year,
+        serial="7",
+        channel="paper_entry",
+        interviewer_name=None,
+        answers=answers,
+        account=clerks[0],
+    )
+    enter_second_round(year=year, serial="7", answers=answers, account=clerks[1])
+    db.session.commit()
+    [double] = list_double_entries([tree.ward.id], year)
+    assert double.differences == []
+    for keyed in committed().scalars(sa.select(PaperFormEntry.answers)):
+        assert_clean((keyed or {}).get("comment", ""), "round 2")
 
 
 # --- the doors: web forms and uploads ----------------------------------------------------------
