@@ -51,11 +51,13 @@ run: venv translations
 test: dev-venv translations system-deps postgres
 	$(BIN)/python -m pytest
 
-# Debian packages the tests use: Chromium (browser tests), zbarimg (decoding printed QR codes).
-# Installed only when missing (needs root, as on CI).
-SYSTEM_PACKAGES := chromium fonts-dejavu-core zbar-tools
+# Debian packages the tests use: Chromium (browser tests), zbarimg (decoding printed QR codes),
+# LibreOffice Calc (opening the CSV exports as a spreadsheet would). Installed only when missing
+# (needs root, as on CI).
+SYSTEM_PACKAGES := chromium fonts-dejavu-core zbar-tools libreoffice-calc-nogui
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1 || ! command -v zbarimg >/dev/null 2>&1; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v zbarimg >/dev/null 2>&1 \
+		|| ! command -v soffice >/dev/null 2>&1; then \
 		echo "installing Debian packages for the tests: $(SYSTEM_PACKAGES)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
 	fi

@@ -31,6 +31,7 @@ from questionnaires.model import (
 from questionnaires.schema import (
     FACES,
     MAX_DEFINITION_KEY_LENGTH,
+    STORED,
     DefinitionDoc,
     LocalizedTextDoc,
     OptionDoc,
@@ -39,6 +40,11 @@ from questionnaires.schema import (
 
 DEFINITIONS_DIR = Path(__file__).resolve().parent / "definitions"
 MAX_FILE_BYTES = 1_000_000  # the annual form is ~40 KB; anything far larger is not a questionnaire
+# A definition nests 7 levels deep (scales → scale → options → option → label → vi) and holds a few
+# thousand values (the annual form ~2,200). Deeper nesting would exhaust the recursive composer's
+# stack (a RecursionError, not a message), and a megabyte of tiny values takes seconds to read.
+MAX_NESTING = 20
+MAX_NODES = 20_000
 
 
 class DefinitionError(ValueError):
@@ -54,16 +60,36 @@ class DefinitionError(ValueError):
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (YAML would keep the last silently) and aliases
-    (nothing in a definition needs them, and they let a small upload expand enormously)."""
+    """SafeLoader that refuses duplicate keys (YAML would keep the last silently), aliases
+    (nothing in a definition needs them, and they let a small upload expand enormously: "billion
+    laughs"), nesting deeper than MAX_NESTING and more than MAX_NODES values."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
+        mark = self.peek_event().start_mark
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed in a definition", event.start_mark
+            self._refuse("aliases (*name) are not allowed in a definition", mark)
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            self._refuse(f"more than {MAX_NODES:,} values; a definition holds a few thousand", mark)
+        if self._depth >= MAX_NESTING:
+            self._refuse(
+                f"nested more than {MAX_NESTING} levels deep; a definition needs fewer than 10",
+                mark,
             )
-        return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    @staticmethod
+    def _refuse(problem: str, mark: Any) -> None:
+        raise yaml.composer.ComposerError(None, None, problem, mark)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen: set[Any] = set()
@@ -101,6 +127,8 @@ def parse_definition_yaml(text: str, source: str = "<memory>") -> Definition:
         data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as error:
         raise DefinitionError(source, [_yaml_problem(error)]) from None
+    except RecursionError:  # MAX_NESTING keeps the composer well within the stack; in case
+        raise DefinitionError(source, ["yaml: nested too deeply"]) from None
     return parse_definition(data, source)
 
 
@@ -131,16 +159,20 @@ def load_definitions(directory: str | Path = DEFINITIONS_DIR) -> dict[str, Defin
     return definitions
 
 
-def parse_definition(mapping: Any, source: str = "<memory>") -> Definition:
+def parse_definition(mapping: Any, source: str = "<memory>", *, stored: bool = False) -> Definition:
     """Validate a definition given as a mapping (parsed YAML, or JSON from the database or an
-    upload) and build it. Untrusted input is fine: nothing is coerced, everything is checked."""
+    upload) and build it. Untrusted input is fine: nothing is coerced, everything is checked.
+
+    `stored`: the mapping is a version read back from the database, checked when it was loaded;
+    its texts are not checked again for characters no text may hold (questionnaires/text.py), so
+    that a rule made stricter since cannot make a stored version unreadable."""
     if isinstance(mapping, Mapping) and not isinstance(mapping, dict):
         mapping = dict(mapping)
     if not isinstance(mapping, dict):
         got = "nothing (the document is empty)" if mapping is None else type(mapping).__name__
         raise DefinitionError(source, [f"<root>: a definition must be a mapping, got {got}"])
     try:
-        doc = DefinitionDoc.model_validate(mapping)
+        doc = DefinitionDoc.model_validate(mapping, context={STORED: stored})
     except ValidationError as error:
         raise DefinitionError(source, [_pydantic_problem(e) for e in error.errors()]) from None
     problems = check_references(doc)

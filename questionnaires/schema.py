@@ -20,10 +20,12 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     model_validator,
 )
 
 from questionnaires.model import QuestionType
+from questionnaires.text import describe_unsafe_character
 
 KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 DEFINITION_KEY_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -38,17 +40,34 @@ TEMPLATE_TOKENS = frozenset({"ĐPV"})
 _TOKEN_RE = re.compile(r"\[([^\[\]]*)\]")
 
 
-def _nfc(text: str) -> str:
+# The validation context's key saying that the definition is read back from the database: it
+# was checked when it was loaded, and a text rule made stricter since must not make a stored
+# version unreadable (every page and export that uses it would fail).
+STORED = "stored"
+
+
+def _nfc(text: str, info: ValidationInfo) -> str:
     # Vietnamese typed on different systems arrives composed or decomposed; store one form so the
     # content hash and text comparisons do not depend on the keyboard.
     text = unicodedata.normalize("NFC", text)
     if not text.strip():
         raise ValueError("must not be blank")
-    # Control characters are invisible to the person checking the text, and PostgreSQL's jsonb
-    # refuses NUL; line breaks and tabs are the only ones a label can mean.
-    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
-        raise ValueError("must not contain control characters")
+    # Controls and bidi overrides are invisible to the person checking the text, PostgreSQL's
+    # jsonb refuses NUL, and XLSX cannot carry controls; a label may hold line breaks and tabs.
+    _check_characters(text, info, multiline=True)
     return text
+
+
+def _single_line(text: str, info: ValidationInfo) -> str:
+    _check_characters(text, info, multiline=False)
+    return text
+
+
+def _check_characters(text: str, info: ValidationInfo, *, multiline: bool) -> None:
+    if not (info.context or {}).get(STORED):
+        problem = describe_unsafe_character(text, multiline=multiline)
+        if problem is not None:
+            raise ValueError(problem)
 
 
 Key = Annotated[str, StringConstraints(pattern=f"^{KEY_RE.pattern}$")]
@@ -157,7 +176,9 @@ class DefinitionDoc(_Doc):
     version: int = Field(gt=0)
     title: LocalizedTextDoc
     description: LocalizedTextDoc | None = None
-    formula_version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    formula_version: Annotated[
+        str, StringConstraints(min_length=1, max_length=64), AfterValidator(_single_line)
+    ]
     scales: dict[Key, ScaleDoc] = Field(default_factory=dict, max_length=MAX_OPTIONS)
     questions: list[QuestionDoc] = Field(min_length=1, max_length=MAX_QUESTIONS)
     factors: list[FactorDoc] = Field(default_factory=list, max_length=MAX_QUESTIONS)

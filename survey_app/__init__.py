@@ -64,9 +64,11 @@ def create_app(config: type[Config] | Mapping[str, Any] | None = None) -> Flask:
     from survey_app.settler import init_settler
     from survey_app.web import register_blueprints, register_error_handlers
     from survey_app.web.security import init_security
+    from survey_app.web.uploads import init_uploads
 
     app.jinja_env.globals["current_locale"] = lambda: str(get_locale())
     init_security(app)
+    init_uploads(app)
     register_blueprints(app)
     register_error_handlers(app)
     cli.register(app)

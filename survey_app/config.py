@@ -42,8 +42,10 @@ class Config:
     # Periods (day, month, quarter, year) are counted in this time zone.
     LOCAL_TIMEZONE = os.environ.get("LOCAL_TIMEZONE", "Asia/Ho_Chi_Minh")
 
-    # A response is a few KiB; anything far bigger is a mistake or an attack.
+    # A response is a few KiB; anything far bigger is a mistake or an attack. Uploads (CSV
+    # imports, questionnaire YAML: the views marked @accepts_upload, web/uploads.py) may be larger.
     MAX_CONTENT_LENGTH = 64 * 1024
+    UPLOAD_MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     # How far in the future a client clock may be, and how old a queued response may arrive.
     SUBMITTED_AT_MAX_SKEW_SECONDS = 300
     SUBMITTED_AT_MAX_AGE_DAYS = 90

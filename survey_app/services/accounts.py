@@ -25,6 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from questionnaires.text import add_unsafe_text_problems
 from survey_app.errors import NotFound, ValidationError
 from survey_app.extensions import db
 from survey_app.models import ROLES, StaffAccount, StaffScope, StaffSession, Unit
@@ -95,7 +96,8 @@ def create_account(
     title: str = "",
     is_administrator: bool = False,
 ) -> StaffAccount:
-    """Create an account; raises ValidationError naming each problem."""
+    """Create an account; raises ValidationError naming each problem, among them a name or title
+    holding a character no text may hold (questionnaires/text.py: the administrator retypes it)."""
     username = username.strip().lower()
     problems: dict[str, list[str]] = {}
     if not USERNAME_PATTERN.match(username):
@@ -106,6 +108,7 @@ def create_account(
         problems["password"] = password_problems
     if not display_name.strip():
         problems["display_name"] = ["is required"]
+    add_unsafe_text_problems(problems, {"display_name": display_name, "title": title})
     if problems:
         raise ValidationError(problems)
     account = StaffAccount(

@@ -3,6 +3,7 @@ counting counters per unit, a unit's own channel settings, targets within an acc
 
 from sqlalchemy import func, select
 
+from questionnaires.text import add_unsafe_text_problems
 from survey_app.errors import NotFound, ValidationError
 from survey_app.extensions import db
 from survey_app.models import ChannelQuestionnaire, Counter, StaffAccount, Target, Unit
@@ -78,13 +79,15 @@ def units_by_id(unit_ids: set[int]) -> dict[int, Unit]:
 
 
 def update_account_profile(account: StaffAccount, *, display_name: str, title: str) -> None:
-    """Change the name and job title shown for an account; raises ValidationError."""
+    """Change the name and job title shown for an account; raises ValidationError (blank, too
+    long, or holding a character no text may hold: questionnaires/text.py)."""
     problems: dict[str, list[str]] = {}
     if not display_name.strip():
         problems["display_name"] = ["is required"]
     for field, value in (("display_name", display_name), ("title", title)):
         if len(value.strip()) > 200:
             problems.setdefault(field, []).append("is longer than 200 characters")
+    add_unsafe_text_problems(problems, {"display_name": display_name, "title": title})
     if problems:
         raise ValidationError(problems)
     account.display_name = display_name.strip()

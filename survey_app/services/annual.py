@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import case, delete, func, select, update
 
 from questionnaires import Definition
+from questionnaires.text import add_unsafe_text_problems, clean_text
 from survey_app.errors import Conflict, DomainError, NotFound, ValidationError
 from survey_app.extensions import db
 from survey_app.models import (
@@ -308,6 +309,11 @@ def import_sample_codes(unit: Unit, year: int, text: str) -> SampleImport:
     return SampleImport(added=added, unchanged=len(wanted) - added)
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of a pasted or uploaded list (CR LF, CR or LF endings; a BOM ignored)."""
+    return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
 def mark_sample_codes(
     unit: Unit, year: int, text: str, what: str, *, now: datetime | None = None
 ) -> int:
@@ -318,10 +324,14 @@ def mark_sample_codes(
     if what not in ("sent", "returned"):
         raise ValidationError({"what": ["must be sent or returned"]})
     lines: list[tuple[int, str]] = []
-    for number, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+    unreadable: dict[str, list[str]] = {}
+    for number, raw in enumerate(_lines(text), start=1):
         code = raw.split(",", 1)[0].strip()
+        add_unsafe_text_problems(unreadable, {f"line {number}": code})
         if code and not (number == 1 and code == "code"):
             lines.append((number, code))
+    if unreadable:
+        raise ValidationError(unreadable)
     if not lines:
         raise ValidationError({"codes": ["list at least one code"]})
     found = {
@@ -425,12 +435,16 @@ def read_keyed_answers(
     """Turn what a clerk typed (question key → text) into answers, and problems keyed by question.
 
     Scale and single questions: the option's number. Multi-choice: numbers separated by spaces or
-    commas. Text: as written. Blank is no answer. The answers are then checked like any response.
+    commas. Text: as written, without the characters no text may hold (as every response's text:
+    services/answers.py), so that the two rounds of a form compare alike. Blank is no answer. The
+    answers are then checked like any response.
     """
     answers: dict[str, Any] = {}
     problems: dict[str, list[str]] = {}
     for question in definition.questions:
         raw = (fields.get(question.key) or "").strip()
+        if question.type == "text":
+            raw = clean_text(raw).strip()
         if not raw:
             continue
         if question.type == "text":
@@ -465,6 +479,8 @@ def _check_entry(serial: str, channel: str, interviewer_name: str | None) -> tup
         problems["interviewer_name"] = ["enter the interviewer's name"]
     elif name and len(name) > 200:
         problems["interviewer_name"] = ["is longer than 200 characters"]
+    # Typed by the clerk, who can retype them: refused, not cleaned (questionnaires/text.py).
+    add_unsafe_text_problems(problems, {"serial": serial, "interviewer_name": name})
     if problems:
         raise ValidationError(problems)
     return serial, name if channel == "interviewer" else None

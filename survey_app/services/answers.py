@@ -1,10 +1,17 @@
-"""Checking a set of answers against a questionnaire definition. Pure: no database, no Flask."""
+"""Checking a set of answers against a questionnaire definition. Pure: no database, no Flask.
+
+Every channel's answers pass through `validate_answers`: it is the door citizens' text comes in
+by. Characters no text may hold (controls, bidi overrides: questionnaires/text.py) are removed
+from a text answer rather than refused: a citizen at a kiosk or on a phone cannot see them (they
+come with pasted text or a broken keyboard), and refusing would lose the whole response.
+"""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from questionnaires import Definition, Question
+from questionnaires.text import clean_text
 
 # Multi-choice lists longer than this cannot be a real answer (no question has that many options).
 MAX_SELECTED_OPTIONS = 50
@@ -43,12 +50,11 @@ def _check_value(question: Question, value: Any) -> str | None:
 
 
 def _clean_text(question: Question, value: Any) -> tuple[str | None, str | None]:
-    """Return (text, problem). Empty text after trimming is no answer."""
+    """Return (text, problem): the text without the characters no text may hold, trimmed. Empty
+    text after that is no answer."""
     if not isinstance(value, str):
         return None, "must be text"
-    text = value.strip()
-    if "\x00" in text:
-        return None, "contains a NUL character, which is not text"
+    text = clean_text(value).strip()
     limit = question.max_length or 0
     if len(text) > limit:
         return None, f"is {len(text):,} characters long; the limit is {limit:,}"
@@ -61,8 +67,9 @@ def validate_answers(
     """Check `raw_answers` (question key → value) against `definition`.
 
     Returns the rows to store and the problems found, keyed "answers.<question key>". A skipped
-    question (absent, null, empty list or blank text) is no answer, which is allowed unless the
-    question is required. A question whose `show_if` condition is not met must not be answered.
+    question (absent, null, empty list or blank text; for a text question, also text of removed
+    characters only) is no answer, which is allowed unless the question is required. A question
+    whose `show_if` condition is not met must not be answered.
     """
     problems: dict[str, list[str]] = {}
     if not isinstance(raw_answers, Mapping):
@@ -125,4 +132,6 @@ def validate_answers(
                 problems.setdefault(field, []).append(problem)
             elif text is not None:
                 rows.append(CleanAnswer(question.key, text=text))
+            elif question.required:
+                problems.setdefault(field, []).append("is required")
     return rows, problems

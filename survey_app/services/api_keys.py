@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from questionnaires.text import add_unsafe_text_problems
 from survey_app.errors import NotFound, ValidationError
 from survey_app.extensions import db
 from survey_app.models import API_KEY_PURPOSES, ApiKey, StaffAccount, Unit
@@ -29,10 +30,12 @@ def create_api_key(
     name: str, purpose: str, unit: Unit, *, created_by: StaffAccount | None
 ) -> tuple[ApiKey, str]:
     """Create a key scoped to `unit`'s subtree. Returns the key and the full secret, which is
-    shown once and never stored."""
+    shown once and never stored. A name holding a character no text may hold is refused
+    (ValidationError; questionnaires/text.py)."""
     problems = {}
     if not name.strip():
         problems["name"] = ["is required, e.g. 'Hệ thống một cửa điện tử'"]
+    add_unsafe_text_problems(problems, {"name": name})
     if purpose not in API_KEY_PURPOSES:
         problems["purpose"] = [f"must be one of {', '.join(API_KEY_PURPOSES)}"]
     if problems:

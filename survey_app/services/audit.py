@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from questionnaires.text import clean_text
 from survey_app.extensions import db
 from survey_app.models import AuditEvent
 from survey_app.timeutil import utcnow
@@ -23,8 +24,12 @@ def record_event(
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> AuditEvent:
-    """Add one audit event to the session (the caller's commit stores it with the action)."""
-    details = details or {}
+    """Add one audit event to the session (the caller's commit stores it with the action). Text
+    details may come from a client (an uploaded file's name): what no text may hold is removed."""
+    details = {
+        key: clean_text(value, multiline=False) if isinstance(value, str) else value
+        for key, value in (details or {}).items()
+    }
     leaked = FORBIDDEN_DETAIL_KEYS & set(details)
     if leaked:
         raise ValueError(f"programming error: audit details must not carry {sorted(leaked)}")

@@ -10,14 +10,23 @@ memory follows the page size, not the number of responses.
   memory); the finished file is then streamed from disk in chunks and deleted. An XLSX sheet
   holds at most 1,048,576 rows: beyond that, use CSV.
 
-Every text cell that a spreadsheet could read as a formula (starting with = + - @, a tab or a
-carriage return) is prefixed with an apostrophe (OWASP "CSV injection").
+Every text cell is written without the characters no text may hold (questionnaires/text.py):
+rows stored before that rule, or by older versions, still export, and openpyxl refuses control
+characters. A text cell that a spreadsheet could read as a formula is made inert with an
+apostrophe (OWASP "CSV injection"): in XLSX a cell starting with = + - @ or a tab (a carriage
+return is a line break by then); in CSV also every place where a cell could start when a
+spreadsheet splits the file on another separator than the comma (a semicolon or a tab, as Excel
+does in locales whose decimal separator is the comma) and so loses track of the quoting: after
+, ; tab, a line break or a quote, spaces allowed in between.
+`tests/survey_app/web/test_spreadsheet_safety.py` opens such files in LibreOffice with each
+separator and finds no formula.
 """
 
 import csv
 import io
 import json
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -30,6 +39,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
 
+from questionnaires.text import clean_text
 from survey_app.errors import ValidationError
 from survey_app.extensions import db
 from survey_app.models import Answer, Counter, Questionnaire, Response, Unit
@@ -38,6 +48,9 @@ from survey_app.services.reporting import AnnualReport, Column, ReportTable
 from survey_app.services.rollup import settle_pending
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Where a CSV text cell may start in a spreadsheet that splits on , ; or tab (see above), and a
+# formula character after it.
+_CSV_CELL_START = re.compile(r'(^|[,;\t\n"])(\s*)(?=[=+\-@])')
 XLSX_MAX_ROWS = 1_048_575  # one row for the header
 RAW_PAGE_SIZE = 1000
 BOM = "\ufeff"
@@ -47,10 +60,23 @@ NUMBER_FORMAT = "0.00"
 
 
 def neutralise(value: object) -> object:
-    """A text cell that a spreadsheet would run as a formula, made inert with a leading `'`."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """An XLSX cell: text without the characters no text may hold and, if a spreadsheet would run
+    it as a formula, with a leading `'`. Other values are returned as they are."""
+    if not isinstance(value, str):
+        return value
+    value = clean_text(value)
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+def neutralise_csv(value: object) -> object:
+    """A CSV cell: as `neutralise`, and with a `'` before every formula character that could
+    start a cell when a spreadsheet splits the line on a semicolon or a tab (see above)."""
+    if not isinstance(value, str):
+        return value
+    value = clean_text(value)
+    if _CSV_CELL_START.search(value):  # rarely: a search costs a third of a substitution
+        value = _CSV_CELL_START.sub(r"\1\2'", value)
+    return "'" + value if value.startswith("\t") else value
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -63,7 +89,7 @@ def _csv_cell(column: Column, value: object) -> object:
         return f"{value * 100:.2f}"
     if column.kind in ("points", "number"):
         return f"{value:.2f}"
-    return neutralise(value)
+    return neutralise_csv(value)
 
 
 def report_table_csv(report: AnnualReport, table: ReportTable) -> str:
@@ -72,13 +98,13 @@ def report_table_csv(report: AnnualReport, table: ReportTable) -> str:
     out = io.StringIO()
     out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([neutralise(table.title)])
+    writer.writerow([neutralise_csv(table.title)])
     for label, value in report.metadata():
-        writer.writerow([neutralise(label), neutralise(value)])
+        writer.writerow([neutralise_csv(label), neutralise_csv(value)])
     for note in table.notes + report.notes:
-        writer.writerow(["Ghi chú", neutralise(note)])
+        writer.writerow(["Ghi chú", neutralise_csv(note)])
     writer.writerow([])
-    writer.writerow([neutralise(c.header) for c in table.columns])
+    writer.writerow([neutralise_csv(c.header) for c in table.columns])
     for row in table.rows:
         writer.writerow([_csv_cell(c, v) for c, v in zip(table.columns, row, strict=True)])
     return out.getvalue()
@@ -110,7 +136,7 @@ def report_xlsx(report: AnnualReport) -> bytes:
     bold = Font(bold=True)
     for table in report.tables:
         sheet = workbook.create_sheet(f"Bang {table.number}")
-        sheet.append([table.title])
+        sheet.append([neutralise(table.title)])
         sheet["A1"].font = Font(bold=True, size=13)
         for label, value in report.metadata():
             sheet.append([neutralise(label), neutralise(value)])
@@ -119,7 +145,7 @@ def report_xlsx(report: AnnualReport) -> bytes:
         sheet.append([])
         # Title, metadata, notes, a blank row: the header comes next (max_row ignores blanks).
         header_row = 2 + len(report.metadata()) + len(table.notes) + len(report.notes) + 1
-        sheet.append([c.header for c in table.columns])
+        sheet.append([neutralise(c.header) for c in table.columns])
         for cell in sheet[header_row]:
             cell.font = bold
             cell.alignment = Alignment(wrap_text=True, vertical="top")
@@ -150,16 +176,24 @@ def report_xlsx(report: AnnualReport) -> bytes:
     return buffer.getvalue()
 
 
-def _json_value(value: object) -> object:
+def json_safe(value: object) -> object:
+    """A value for a JSON export (the report, the figures API): NaN as null, text without the
+    characters no text may hold, lists and objects within."""
     if isinstance(value, float) and value != value:  # NaN
         return None
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {key: json_safe(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
     return value
 
 
 def report_json(report: AnnualReport) -> dict:
     """The report for the API: metadata, then each table's columns (key, header, kind) and rows
     as objects keyed by column (shares as fractions 0–1, changes in percentage points)."""
-    return {
+    report_object = {
         "unit": report.unit.code,
         "unit_name": report.unit.name_vi,
         "year": report.year,
@@ -185,13 +219,14 @@ def report_json(report: AnnualReport) -> dict:
                     {"key": c.key, "header": c.header, "kind": c.kind} for c in table.columns
                 ],
                 "rows": [
-                    {c.key: _json_value(v) for c, v in zip(table.columns, row, strict=True)}
+                    {c.key: v for c, v in zip(table.columns, row, strict=True)}
                     for row in table.rows
                 ],
             }
             for table in report.tables
         ],
     }
+    return json_safe(report_object)
 
 
 def report_json_bytes(report: AnnualReport) -> bytes:
@@ -346,7 +381,7 @@ def iter_raw_csv(plan: RawExport, page_size: int = RAW_PAGE_SIZE) -> Iterator[st
     yield BOM + sink.text
     sink.text = ""
     for i, row in enumerate(iter_raw_rows(plan, page_size), 1):
-        writer.writerow(["" if v is None else neutralise(v) for v in row])
+        writer.writerow(["" if v is None else neutralise_csv(v) for v in row])
         if i % page_size == 0:
             yield sink.text
             sink.text = ""

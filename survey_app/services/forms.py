@@ -33,6 +33,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from questionnaires import Definition, Question
+from questionnaires.text import clean_text
 
 FIELD_PREFIX = "q_"
 PLACE_TOKEN = "[ĐPV]"
@@ -243,10 +244,9 @@ def read_form(
             elif numbers:
                 value = sorted(numbers)
         else:
-            text = formdata.get(name, "").replace("\r\n", "\n").strip()
-            if "\x00" in text:
-                problem = _l("This text contains a character that is not allowed.")
-            elif question.max_length and len(text) > question.max_length:
+            # Controls are removed, as from every citizen's text (services/answers.py).
+            text = clean_text(formdata.get(name, "")).strip()
+            if question.max_length and len(text) > question.max_length:
                 reading.values[question.key] = text
                 problem = _l(
                     "Please shorten this to %(limit)s characters at most (it has %(length)s).",

@@ -28,6 +28,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import and_, func, or_, select
 
 from analytics import proportion_ci
+from questionnaires.text import add_unsafe_text_problems, clean_text
 from survey_app.errors import NotFound, ValidationError
 from survey_app.extensions import db
 from survey_app.models import (
@@ -81,13 +82,16 @@ def create_kiosk(
     enrolment_hours: int = 24,
     now: datetime | None = None,
 ) -> tuple[Kiosk, str]:
-    """A kiosk for `counter`, not yet enrolled, and its one-time enrolment token (shown once)."""
+    """A kiosk for `counter`, not yet enrolled, and its one-time enrolment token (shown once).
+    Raises ValidationError, e.g. for a name holding a character no text may hold (staff retype
+    it; questionnaires/text.py)."""
     problems: dict[str, list[str]] = {}
     name = (name or "").strip()
     if not name:
         problems.setdefault("name", []).append("is required, e.g. 'Máy tính bảng quầy 1'")
     elif len(name) > 200:
         problems.setdefault("name", []).append("is longer than 200 characters")
+    add_unsafe_text_problems(problems, {"name": name})
     if questionnaire_key not in KIOSK_QUESTIONNAIRES:
         problems.setdefault("questionnaire", []).append(
             f"must be one of {', '.join(KIOSK_QUESTIONNAIRES)}"
@@ -244,10 +248,11 @@ def heartbeat(
     app_version: Any,
     now: datetime | None = None,
 ) -> None:
-    """Record that the tablet is alive, its app version and how many responses it still holds."""
+    """Record that the tablet is alive, its app version and how many responses it still holds.
+    The version is the device's own text: what no text may hold is removed, not refused."""
     kiosk.last_seen_at = now or utcnow()
     if isinstance(app_version, str):
-        kiosk.app_version = app_version.strip()[:40] or None
+        kiosk.app_version = clean_text(app_version, multiline=False).strip()[:40] or None
     if isinstance(queue_length, int) and not isinstance(queue_length, bool):
         kiosk.queued_submissions = max(0, min(queue_length, 1_000_000))
     db.session.flush()

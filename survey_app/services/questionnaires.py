@@ -24,7 +24,9 @@ def definition_of(questionnaire: Questionnaire) -> Definition:
     definition = _parsed_definitions.get(questionnaire.content_hash)
     if definition is None:
         definition = parse_definition(
-            questionnaire.definition, source=f"{questionnaire.key} v{questionnaire.version}"
+            questionnaire.definition,
+            source=f"{questionnaire.key} v{questionnaire.version}",
+            stored=True,
         )
         _parsed_definitions[questionnaire.content_hash] = definition
     return definition

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from questionnaires.text import add_unsafe_text_problems
 from survey_app.errors import ValidationError
 from survey_app.extensions import db
 from survey_app.models import COMPARISONS, PERIOD_KINDS, Target, Unit
@@ -192,7 +193,8 @@ def create_target(
     end_year: int | None,
     source_document: str,
 ) -> Target:
-    """Add one target; raises ValidationError naming each problem."""
+    """Add one target; raises ValidationError naming each problem, among them a metric or source
+    document holding a character no text may hold (questionnaires/text.py)."""
     problems: dict[str, list[str]] = {}
     if (message := _check_metric(metric)) is not None:
         problems["metric"] = [message]
@@ -206,6 +208,7 @@ def create_target(
         problems["end_year"] = [f"{end_year} is before the start year {start_year}"]
     if len(source_document) > 300:
         problems["source_document"] = ["is longer than 300 characters"]
+    add_unsafe_text_problems(problems, {"metric": metric, "source_document": source_document})
     if problems:
         raise ValidationError(problems)
     target = Target(

@@ -1,4 +1,9 @@
-"""The unit tree and counters: finding, creating, importing from CSV, selecting subtrees."""
+"""The unit tree and counters: finding, creating, importing from CSV, selecting subtrees.
+
+Names and place names are typed by staff, who can retype them: one holding a character no text
+may hold (a control, a bidi override: questionnaires/text.py) is refused with a message saying
+where it is, never stored, since a unit's name is printed on posters, in reports and exports.
+"""
 
 import logging
 from collections.abc import Iterable, Mapping
@@ -6,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from questionnaires.text import add_unsafe_text_problems
 from survey_app.errors import NotFound, ValidationError
 from survey_app.extensions import db
 from survey_app.models import (
@@ -251,8 +257,15 @@ def create_unit(
     place_name_vi: str | None = None,
 ) -> Unit:
     """Create one unit under `parent` (a root when None)."""
+    problems: dict[str, list[str]] = {}
     if kind not in UNIT_KINDS:
-        raise ValidationError({"kind": [f"must be one of {', '.join(UNIT_KINDS)}"]})
+        problems["kind"] = [f"must be one of {', '.join(UNIT_KINDS)}"]
+    add_unsafe_text_problems(
+        problems,
+        {"code": code, "name_vi": name_vi, "name_en": name_en, "place_name_vi": place_name_vi},
+    )
+    if problems:
+        raise ValidationError(problems)
     if find_unit_by_code(code) is not None:
         raise ValidationError({"code": [f"a unit with code {code!r} exists already"]})
     unit = Unit(
@@ -272,6 +285,10 @@ def create_unit(
 
 
 def create_counter(unit: Unit, code: str, name_vi: str, name_en: str = "") -> Counter:
+    problems: dict[str, list[str]] = {}
+    add_unsafe_text_problems(problems, {"code": code, "name_vi": name_vi, "name_en": name_en})
+    if problems:
+        raise ValidationError(problems)
     if find_counter(unit, code) is not None:
         raise ValidationError({"code": [f"unit {unit.code!r} already has a counter {code!r}"]})
     counter = Counter(
@@ -304,6 +321,15 @@ def update_unit(
     ):
         if len(value) > 200:
             problems.setdefault(field, []).append("is longer than 200 characters")
+    add_unsafe_text_problems(
+        problems,
+        {
+            "name_vi": name_vi,
+            "name_en": name_en,
+            "place_name_vi": place_name_vi,
+            "place_name_en": place_name_en,
+        },
+    )
     if problems:
         raise ValidationError(problems)
     unit.name_vi = name_vi.strip()
@@ -341,8 +367,12 @@ def merge_unit(source: Unit, target: Unit) -> None:
 
 
 def update_counter(counter: Counter, *, name_vi: str, name_en: str, active: bool) -> None:
+    problems: dict[str, list[str]] = {}
     if not name_vi.strip():
-        raise ValidationError({"name_vi": ["is required"]})
+        problems["name_vi"] = ["is required"]
+    add_unsafe_text_problems(problems, {"name_vi": name_vi, "name_en": name_en})
+    if problems:
+        raise ValidationError(problems)
     counter.name_vi = name_vi.strip()
     counter.name_en = name_en.strip() or counter.name_vi
     counter.active = active

@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from survey_app.errors import Conflict, NotFound, RateLimited, ValidationError
 from survey_app.extensions import db
+from survey_app.web.uploads import describe_size
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(error: RequestEntityTooLarge):
         db.session.rollback()
-        limit = app.config["MAX_CONTENT_LENGTH"]
-        return error_response(
-            413,
-            {"request": [f"the request is larger than the {limit // 1024} KiB limit"]},
-            _("Too large"),
-        )
+        # The limit of this request: 64 KiB, or 2 MiB for an upload (web/uploads.py).
+        limit = describe_size(request.max_content_length or app.config["MAX_CONTENT_LENGTH"])
+        if wants_json():
+            message = f"the request is larger than the {limit} limit"
+        else:
+            message = _("The request is larger than the %(limit)s limit.", limit=limit)
+        return error_response(413, {"request": [message]}, _("Too large"))
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):

@@ -85,13 +85,12 @@ from survey_app.web.admin_forms import (
 )
 from survey_app.web.auth import admin_required, audit, current_access, manager_required
 from survey_app.web.helpers import apply_problems, current_locale_code, local_time
+from survey_app.web.uploads import accepts_upload
 
 bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
 
 CHANNELS = tuple(CHANNEL_DEFAULT_QUESTIONNAIRES)
 AUDIT_PAGE_SIZE = 50
-# Uploads (unit CSVs, questionnaire YAML) may be larger than the 64 KiB a survey response needs.
-UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 INDENT = "\u2003"  # an em space per level in unit selects
 
 
@@ -447,10 +446,10 @@ def unit_channels(unit_id: int):
 
 
 @bp.route("/units/import", methods=["GET", "POST"])
+@accepts_upload
 @admin_required
 def units_import():
     """Create or update units or counters from a CSV file (all rows or none)."""
-    request.max_content_length = UPLOAD_MAX_BYTES
     form = ImportForm()
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
@@ -601,11 +600,11 @@ def questionnaires():
 
 
 @bp.post("/questionnaires")
+@accepts_upload
 @admin_required
 def questionnaire_upload():
     """Load a questionnaire definition (YAML): a new version, or a correction of one without
     responses."""
-    request.max_content_length = UPLOAD_MAX_BYTES
     form = QuestionnaireUploadForm()
     if not form.validate_on_submit():
         return _render_questionnaires(form, 422)

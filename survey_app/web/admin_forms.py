@@ -26,6 +26,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from questionnaires.text import find_unsafe_character
 from survey_app.models import API_KEY_PURPOSES, ROLES
 from survey_app.web.helpers import BoundedIntegerField
 
@@ -76,49 +77,60 @@ def _strip(value):
 STRIP = [_strip]
 
 
+class PlainText:
+    """Refuses a character no text may hold (a control, a bidi override, a tab or a line break:
+    questionnaires/text.py), saying where it is, so that the person typing can retype the text.
+    The services refuse the same characters, in English, for every other caller."""
+
+    def __call__(self, form, field) -> None:
+        found = find_unsafe_character(field.data or "")
+        if found is not None:
+            position, character = found
+            raise ValidationError(
+                _l(
+                    "This holds a character that is not allowed here (%(code)s: an invisible "
+                    "character, a tab or a line break) at character %(position)s; type the text "
+                    "again without it.",
+                    code=f"U+{ord(character):04X}",
+                    position=position + 1,
+                )
+            )
+
+
+def text_field(label, *validators, **options) -> StringField:
+    """A line of text staff type (a name, a code): trimmed, and refused with `PlainText`."""
+    return StringField(label, validators=[*validators, PlainText()], filters=STRIP, **options)
+
+
 class ConfirmForm(FlaskForm):
     """A button that changes something: only the CSRF token."""
 
 
 class UnitForm(FlaskForm):
-    name_vi = StringField(
-        _l("Name (Vietnamese)"), validators=[DataRequired(), Length(max=200)], filters=STRIP
-    )
-    name_en = StringField(_l("Name (English)"), validators=[Length(max=200)], filters=STRIP)
-    place_name_vi = StringField(
-        _l("Place name for [ĐPV] (Vietnamese)"), validators=[Length(max=200)], filters=STRIP
-    )
-    place_name_en = StringField(
-        _l("Place name for [ĐPV] (English)"), validators=[Length(max=200)], filters=STRIP
-    )
+    name_vi = text_field(_l("Name (Vietnamese)"), DataRequired(), Length(max=200))
+    name_en = text_field(_l("Name (English)"), Length(max=200))
+    place_name_vi = text_field(_l("Place name for [ĐPV] (Vietnamese)"), Length(max=200))
+    place_name_en = text_field(_l("Place name for [ĐPV] (English)"), Length(max=200))
 
 
 class UnitCreateForm(FlaskForm):
     parent = SelectField(_l("Parent unit"), choices=[], validate_choice=False)
-    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=32)], filters=STRIP)
-    name_vi = StringField(
-        _l("Name (Vietnamese)"), validators=[DataRequired(), Length(max=200)], filters=STRIP
-    )
-    name_en = StringField(_l("Name (English)"), validators=[Length(max=200)], filters=STRIP)
+    code = text_field(_l("Code"), DataRequired(), Length(max=32))
+    name_vi = text_field(_l("Name (Vietnamese)"), DataRequired(), Length(max=200))
+    name_en = text_field(_l("Name (English)"), Length(max=200))
     kind = SelectField(_l("Kind"), choices=options(UNIT_KIND_LABELS.items()))
-    place_name_vi = StringField(
-        _l("Place name for [ĐPV] (Vietnamese)"), validators=[Length(max=200)], filters=STRIP
-    )
+    place_name_vi = text_field(_l("Place name for [ĐPV] (Vietnamese)"), Length(max=200))
 
 
 class CounterCreateForm(FlaskForm):
-    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=32)], filters=STRIP)
-    name_vi = StringField(
-        _l("Name (Vietnamese)"), validators=[DataRequired(), Length(max=200)], filters=STRIP
-    )
-    name_en = StringField(_l("Name (English)"), validators=[Length(max=200)], filters=STRIP)
+    code = text_field(_l("Code"), DataRequired(), Length(max=32))
+    name_vi = text_field(_l("Name (Vietnamese)"), DataRequired(), Length(max=200))
+    name_en = text_field(_l("Name (English)"), Length(max=200))
 
 
 class CounterEditForm(FlaskForm):
-    name_vi = StringField(
-        _l("Name (Vietnamese)"), validators=[DataRequired(), Length(max=200)], filters=STRIP
-    )
-    name_en = StringField(_l("Name (English)"), validators=[Length(max=200)], filters=STRIP)
+    name_vi = text_field(_l("Name (Vietnamese)"), DataRequired(), Length(max=200))
+    name_en = text_field(_l("Name (English)"), Length(max=200))
     active = BooleanField(_l("Takes responses (active)"))
 
 
@@ -150,12 +162,7 @@ class ImportForm(FlaskForm):
 
 
 class TargetForm(FlaskForm):
-    metric = StringField(
-        _l("Metric"),
-        default="headline",
-        validators=[DataRequired(), Length(max=64)],
-        filters=STRIP,
-    )
+    metric = text_field(_l("Metric"), DataRequired(), Length(max=64), default="headline")
     threshold = StringField(_l("Threshold (%)"), validators=[DataRequired()], filters=STRIP)
     comparison = SelectField(_l("Comparison"), choices=options(COMPARISON_LABELS.items()))
     unit = SelectField(_l("Applies to"), choices=[], validate_choice=False)
@@ -167,10 +174,10 @@ class TargetForm(FlaskForm):
     end_year = BoundedIntegerField(
         _l("To year"), validators=[Optional(), NumberRange(min=2000, max=2100)]
     )
-    source_document = StringField(
+    source_document = text_field(
         _l("Source document"),
-        validators=[DataRequired(), Length(max=300)],
-        filters=STRIP,
+        DataRequired(),
+        Length(max=300),
         description=_l("e.g. KH 226/KH-UBND"),
     )
 
@@ -198,19 +205,15 @@ class AccountCreateForm(FlaskForm):
     username = StringField(
         _l("Username"), validators=[DataRequired(), Length(max=64)], filters=STRIP
     )
-    display_name = StringField(
-        _l("Full name"), validators=[DataRequired(), Length(max=200)], filters=STRIP
-    )
-    title = StringField(_l("Job title"), validators=[Length(max=200)], filters=STRIP)
+    display_name = text_field(_l("Full name"), DataRequired(), Length(max=200))
+    title = text_field(_l("Job title"), Length(max=200))
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
     is_administrator = BooleanField(_l("Administrator (sees and changes everything)"))
 
 
 class AccountEditForm(FlaskForm):
-    display_name = StringField(
-        _l("Full name"), validators=[DataRequired(), Length(max=200)], filters=STRIP
-    )
-    title = StringField(_l("Job title"), validators=[Length(max=200)], filters=STRIP)
+    display_name = text_field(_l("Full name"), DataRequired(), Length(max=200))
+    title = text_field(_l("Job title"), Length(max=200))
 
 
 class PasswordForm(FlaskForm):
@@ -227,7 +230,7 @@ class ScopeForm(FlaskForm):
 
 
 class ApiKeyForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)], filters=STRIP)
+    name = text_field(_l("Name"), DataRequired(), Length(max=200))
     purpose = SelectField(
         _l("Purpose"), choices=options((p, PURPOSE_LABELS[p]) for p in API_KEY_PURPOSES)
     )

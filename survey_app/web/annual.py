@@ -57,6 +57,7 @@ from survey_app.services.submissions import SubmissionPolicy
 from survey_app.timeutil import utcnow
 from survey_app.web.auth import audit, current_access, manager_required, staff_required
 from survey_app.web.helpers import current_locale_code, local_time, public_url
+from survey_app.web.uploads import accepts_upload
 
 bp = Blueprint("annual", __name__)
 
@@ -64,7 +65,6 @@ DRAFT_KEY = "annual_draft"
 DONE_KEY = "annual_done"
 # A household starts the form once; a browser starting hundreds is filling the drafts table.
 START_LIMIT = Limit(30, timedelta(hours=1))
-UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 
 
 def _idle() -> timedelta:
@@ -347,17 +347,15 @@ def link_revoke(unit_id: int):
 def _uploaded_text() -> str:
     upload = request.files.get("file")
     if upload and upload.filename:
-        data = upload.read(UPLOAD_MAX_BYTES + 1)
-        if len(data) > UPLOAD_MAX_BYTES:
-            raise ValidationError({"file": ["is larger than 2 MiB"]})
         try:
-            return data.decode("utf-8-sig")
+            return upload.read().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ValidationError({"file": ["is not UTF-8 text"]}) from None
     return request.form.get("text", "")
 
 
 @bp.post("/staff/annual/units/<int:unit_id>/codes")
+@accepts_upload
 @manager_required
 def codes_import(unit_id: int):
     """Import the unit's sampled households or dossiers for a year (CSV code[,kind])."""
@@ -384,6 +382,7 @@ def codes_import(unit_id: int):
 
 
 @bp.post("/staff/annual/units/<int:unit_id>/marks")
+@accepts_upload
 @manager_required
 def codes_mark(unit_id: int):
     """Mark listed codes as sent (forms went out) or returned (forms came back)."""

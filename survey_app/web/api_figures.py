@@ -7,6 +7,7 @@ from survey_app.extensions import csrf, db
 from survey_app.models import Unit
 from survey_app.services.access import Access, list_units_in_scope, top_units_in_scope
 from survey_app.services.api_keys import authenticate_api_key
+from survey_app.services.exports import json_safe
 from survey_app.services.figures import Figure, FigureBuilder, UnitFigures
 from survey_app.services.units import find_unit_by_code
 from survey_app.web.auth import current_access
@@ -98,7 +99,7 @@ def figures():
     builder = FigureBuilder(units, query.filters, live=True)
     rows = builder.for_units()
     period = query.filters.period
-    return {
+    answer = {
         "unit": root.code,
         "questionnaire": query.filters.questionnaire_key,
         "period": {
@@ -125,6 +126,7 @@ def figures():
             if row.below_target or (row.change and row.change.high < 0)
         ],
     }
+    return json_safe(answer)  # names as every export writes them
 
 
 # Declared for the authorisation walk: a signed-in staff member (any role), or an API key.

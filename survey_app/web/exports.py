@@ -42,12 +42,12 @@ from survey_app.web.api_figures import request_access, unit_from_query
 from survey_app.web.auth import audit, current_access, manager_required, staff_required
 from survey_app.web.dashboard_filters import local_today
 from survey_app.web.helpers import BoundedIntegerField
+from survey_app.web.uploads import accepts_upload
 
 bp = Blueprint("exports", __name__)
 
 REPORT_FORMATS = ("xlsx", "csv", "json", "print")
 RAW_FORMATS = ("csv", "xlsx")
-UPLOAD_MAX_BYTES = 2 * 1024 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -244,11 +244,11 @@ class FrameForm(FlaskForm):
 
 
 @bp.route("/staff/reports/frame", methods=["GET", "POST"])
+@accepts_upload
 @manager_required
 def frame():
     """Import a year's sampling frame (unit_code, service_area, transactions) for units you
     manage; shows the frame stored for the year."""
-    request.max_content_length = UPLOAD_MAX_BYTES
     access = current_access()
     form = FrameForm()
     year = form.year.data if form.year.data else _year(local_today().year)

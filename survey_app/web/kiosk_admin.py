@@ -45,6 +45,7 @@ from survey_app.services.kiosks import (
     revoke_kiosk,
     start_duty,
 )
+from survey_app.web.admin_forms import text_field
 from survey_app.web.auth import (
     audit,
     current_access,
@@ -70,7 +71,7 @@ class KioskForm(FlaskForm):
         choices=[SelectChoice(k, k) for k in KIOSK_QUESTIONNAIRES],
         validators=[DataRequired()],
     )
-    name = StringField(_l("Name of the tablet"), validators=[DataRequired(), Length(max=200)])
+    name = text_field(_l("Name of the tablet"), DataRequired(), Length(max=200))
 
 
 class KioskButtonForm(FlaskForm):
