@@ -244,7 +244,7 @@ def test_both_rounds_of_a_keyed_paper_form_hold_its_comment_without_the_characte
     paper_form(tree, serial="7", answers=answers)
     second = create_account("thu-ky-2", PASSWORD, display_name="Thư ký")
     year = utcnow().year
-    enter_second_round(year=year, serial="7", answers=answers, account=second)
+    enter_second_round(unit=tree.ward, year=year, serial="7", answers=answers, account=second)
     db.session.commit()
     [double] = list_double_entries([tree.ward.id], year)
     assert double.differences == []

@@ -97,12 +97,12 @@ def test_an_upload_of_one_and_a_half_mib_is_read_and_three_mib_is_413(admin, tre
     assert "2 MiB" in page and "64 KiB" not in page
 
 
-def test_other_requests_keep_the_64_kib_limit(admin, client, tree):
+def test_other_requests_keep_the_64_kib_limit(admin, api_client):
     status, page = send(
         admin, "/staff/admin/units/new", {"code": "P-T1", "name_vi": "x" * 100 * KiB}
     )
     assert status == 413 and "64 KiB" in page
-    api = client.post(
+    api = api_client.post(
         "/api/v1/responses",
         data=b'{"a": "' + b"x" * 100 * KiB + b'"}',
         content_type="application/json",
