@@ -112,8 +112,10 @@ class SamplingFrame(db.Model):
 
 
 class RateLimitHit(db.Model):
-    """Requests counted per key (a kiosk, a browser, an address) and time window, shared by every
-    worker process: limits that hold across gunicorn workers without another server."""
+    """Requests counted per key (a kiosk, an API key, a browser, an address) and time window,
+    shared by every worker process: limits that hold across workers and app servers without
+    another server. On PostgreSQL the table is UNLOGGED (migration 0010): a count commits
+    without waiting for the disk, and a crash forgets the current windows' counts."""
 
     __tablename__ = "rate_limit_hits"
 

@@ -1,5 +1,6 @@
 """Migrations: one head, and `upgrade head` gives exactly the schema the models describe."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -92,3 +93,16 @@ def test_data_migrations_fill_what_the_new_tables_and_rows_summarise(app):
     )
     assert compare_answer_counts()[1] == []
     assert compare_index_moments()[1] == []
+
+
+def test_rate_limit_counts_write_no_wal_on_postgresql(app, backend):
+    """Every keyed submission and sign-in counts a hit: on PostgreSQL that commit must not wait
+    for a disk flush beside the response's own."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has no unlogged tables: the count commits with the response")
+    from sqlalchemy import text
+
+    persistence = db.session.scalar(
+        text("SELECT relpersistence FROM pg_class WHERE relname = 'rate_limit_hits'")
+    )
+    assert persistence == "u"
