@@ -80,3 +80,26 @@ def test_a_manager_sees_a_new_rating_within_ten_seconds(live_server, new_context
     tablet.locator(".k-option").nth(2).tap()  # Rất hài lòng
     expect(tablet.locator("body")).to_have_attribute("data-state", "thanks")
     expect(count).to_have_text("4", timeout=10_000)
+
+
+def test_a_dashboard_whose_session_ended_goes_to_the_sign_in_page(live_server, new_context):
+    """Signed out from another device (or idle, or past 8 hours): the page refreshing itself is
+    sent to the sign-in page instead of keeping figures nobody may see any more."""
+    from sqlalchemy import update
+
+    from survey_app.models import StaffSession
+    from survey_app.timeutil import utcnow
+
+    _setup(live_server.app)
+    staff = new_context().new_page()
+    staff.goto(live_server.url + "/login")
+    staff.fill("input[name=username]", "quanly")
+    staff.fill("input[name=password]", PASSWORD)
+    staff.click("button[type=submit]")
+    staff.wait_for_url(re.compile(r"/staff/"))
+    expect(staff.locator("#live-figures")).to_be_visible()
+    with live_server.app.app_context():
+        db.session.execute(update(StaffSession).values(ended_at=utcnow()))
+        db.session.commit()
+    staff.wait_for_url(re.compile(r"/login"), timeout=15_000)
+    expect(staff.locator("input[name=username]")).to_be_visible()
