@@ -108,10 +108,14 @@ class Config:
     # How long a dossier's rating link works after it is issued.
     DOSSIER_TOKEN_DAYS = 30
     # A poster can be scanned by anyone: submissions per browser (a signed random id in the
-    # session cookie) and per address, per QR_LIMIT_WINDOW_MINUTES. A busy counter's citizens
-    # may share one mobile carrier address (CGNAT), so the address limit is generous.
+    # session cookie), per address, and per address at one poster's unit and counter, in any
+    # QR_LIMIT_WINDOW_MINUTES (a sliding window). Citizens of many counters may share one mobile
+    # carrier address (CGNAT), so the address limit is generous; one counter serves a few dozen
+    # citizens an hour, so one address rating it more often than QR_LIMIT_PER_ADDRESS_AT_A_PLACE
+    # is a person dropping cookies to rate again, not a queue of citizens.
     QR_LIMIT_PER_BROWSER = 10
     QR_LIMIT_PER_ADDRESS = 200
+    QR_LIMIT_PER_ADDRESS_AT_A_PLACE = 20
     QR_LIMIT_WINDOW_MINUTES = 60
 
 

@@ -50,7 +50,7 @@ from survey_app.services.questionnaires import (
     find_questionnaire_version,
     get_current_questionnaire,
 )
-from survey_app.services.ratelimit import Limit, count_hit
+from survey_app.services.ratelimit import Limit, count_hit_sliding
 from survey_app.services.submissions import SubmissionPolicy, submit_response
 from survey_app.services.units import find_counter, find_unit_by_code
 from survey_app.web.auth import client_address, current_access
@@ -122,16 +122,23 @@ def _browser_id() -> str:
     return session[BROWSER_ID_KEY]
 
 
-def _within_limits() -> bool:
+def _within_limits(target: Target) -> bool:
+    """Count this submission per browser, per address and per address at the target's unit and
+    counter (sliding windows, so twice a limit cannot pass across a window's edge); False when
+    any is over."""
     config = current_app.config
     per = timedelta(minutes=config["QR_LIMIT_WINDOW_MINUTES"])
-    browser_ok = count_hit(
-        f"qr-browser:{_browser_id()}", Limit(config["QR_LIMIT_PER_BROWSER"], per)
-    )
-    address_ok = count_hit(
-        f"qr-address:{client_address() or 'unknown'}", Limit(config["QR_LIMIT_PER_ADDRESS"], per)
-    )
-    return browser_ok and address_ok
+    address = client_address() or "unknown"
+    place = f"{target.unit.id}:{target.counter.id if target.counter else 0}"
+    counted = [
+        count_hit_sliding(key, Limit(config[limit], per)).allowed
+        for key, limit in (
+            (f"qr-browser:{_browser_id()}", "QR_LIMIT_PER_BROWSER"),
+            (f"qr-address:{address}", "QR_LIMIT_PER_ADDRESS"),
+            (f"qr-address-place:{address}:{place}", "QR_LIMIT_PER_ADDRESS_AT_A_PLACE"),
+        )
+    ]
+    return all(counted)
 
 
 def _submit(target: Target, *, rate_limited: bool, dossier_rating_id: int | None = None):
@@ -150,7 +157,7 @@ def _submit(target: Target, *, rate_limited: bool, dossier_rating_id: int | None
             errors=reading.errors,
             form_errors=form_errors,
         )
-    if rate_limited and not _within_limits():
+    if rate_limited and not _within_limits(target):
         db.session.rollback()  # nothing stored; the window's count is already at its limit
         return render_template("qr/limited.html"), 429
     payload = {

@@ -167,7 +167,27 @@ def test_submissions_are_limited_per_browser_and_per_address(app_with, tree):
         other.post(f"/r/{code}", data=counter_form(str(uuid.uuid4()), overall=5)).status_code == 429
     )
     assert count(Response) == 3
-    assert count(RateLimitHit) == 3  # two browsers and one address
+    assert count(RateLimitHit) == 4  # two browsers, one address, one address at one place
+
+
+def test_an_address_dropping_its_cookies_is_limited_at_one_place(app_with, tree):
+    """A fresh browser for every rating (cookies dropped) passes the per-browser limit; one
+    address rating the same counter again and again is stopped at that place, and may still
+    rate elsewhere (citizens of other counters can share a carrier's address)."""
+    limited = app_with(QR_LIMIT_PER_ADDRESS_AT_A_PLACE=3)
+    code, other_code = poster(tree), poster(tree, counter="q2")
+    statuses = [
+        limited.test_client()
+        .post(f"/r/{code}", data=counter_form(str(uuid.uuid4()), overall=1))
+        .status_code
+        for _ in range(5)
+    ]
+    assert statuses == [302, 302, 302, 429, 429]
+    elsewhere = limited.test_client().post(
+        f"/r/{other_code}", data=counter_form(str(uuid.uuid4()), overall=5)
+    )
+    assert elsewhere.status_code == 302
+    assert count(Response) == 4
 
 
 def test_the_form_is_csrf_protected(app_with, tree):
