@@ -71,7 +71,9 @@ def options(pairs) -> list[SelectChoice]:
 
 
 def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+    """Trimmed text; a field the request did not carry at all reads as empty, as an empty input
+    would (WTForms leaves it None, which the services would take for text)."""
+    return value.strip() if isinstance(value, str) else "" if value is None else value
 
 
 STRIP = [_strip]

@@ -192,6 +192,30 @@ def test_a_manager_renames_a_unit_and_its_place_name(manager, people):
     assert event.actor == "ward-manager" and event.unit_id == ward.id
 
 
+def test_optional_fields_left_out_of_a_post_read_as_empty(manager, admin, people):
+    """A crafted POST without an optional field (a browser always sends it) was a 500: the
+    services took WTForms' None for text."""
+    renamed = manager.post(f"/staff/admin/units/{people.ward.id}", data={"name_vi": "Phường Mới"})
+    assert renamed.status_code == 302
+    assert committed().get(Unit, people.ward.id).name_vi == "Phường Mới"
+    created = admin.post(
+        "/staff/admin/accounts/new",
+        data={
+            "username": "khong-chuc-danh",
+            "display_name": "Không chức danh",
+            "password": "a long enough password",
+        },
+    )
+    assert created.status_code == 302
+    account = committed().scalar(
+        sa.select(StaffAccount).where(StaffAccount.username == "khong-chuc-danh")
+    )
+    assert account.title == ""
+    edited = admin.post(f"/staff/admin/accounts/{account.id}", data={"display_name": "Đổi tên"})
+    assert edited.status_code == 302
+    assert committed().get(StaffAccount, account.id).display_name == "Đổi tên"
+
+
 def test_an_empty_name_is_refused_next_to_the_field(manager, people):
     response = manager.post(f"/staff/admin/units/{people.ward.id}", data={"name_vi": " "})
     assert response.status_code == 422
