@@ -159,7 +159,7 @@ def report_file(unit_id: int, year: int, report_format: str):
         body, mimetype, name = writers.report_xlsx(report), XLSX, f"{name}.xlsx"
     elif len(tables) == 1:
         body = writers.report_table_csv(report, tables[0]).encode("utf-8")
-        mimetype, name = "text/csv; charset=utf-8", f"{name}-{tables[0].key}.csv"
+        mimetype, name = "text/csv", f"{name}-{tables[0].key}.csv"  # Flask adds the charset
     else:
         body, mimetype, name = writers.report_csv_zip(report), "application/zip", f"{name}.zip"
     response = send_file(
@@ -205,7 +205,7 @@ def raw_export(unit_id: int, year: int, fmt: str):
     if fmt == "csv":
         return Response(
             stream_with_context(writers.iter_raw_csv(plan)),
-            mimetype="text/csv; charset=utf-8",
+            mimetype="text/csv",  # Flask adds "; charset=utf-8"
             headers=disposition,
         )
     if rows > writers.XLSX_MAX_ROWS:

@@ -76,7 +76,8 @@ def test_csv_zip_one_table_json_and_print(app, client, data):
     archive = zipfile.ZipFile(io.BytesIO(client.get(f"{base}.csv").data))
     assert len(archive.namelist()) == 6
     one = client.get(f"{base}.csv?table=3")
-    assert one.mimetype == "text/csv" and one.data.startswith(b"\xef\xbb\xbf")
+    assert one.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert one.data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(one.data.decode("utf-8-sig"))))
     assert rows[0] == ["Bảng 3 – Tiêu chí"]
     assert client.get(f"{base}.csv?table=9").status_code == 404
@@ -95,6 +96,7 @@ def test_raw_export_streams_csv_and_xlsx_and_is_audited(app, client, tree):
     sign_in(app, client, tree, role="viewer")
     response = client.get(f"/staff/exports/raw/{tree.ward.id}/2025.csv")
     assert response.status_code == 200 and response.is_streamed
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert len(rows) == 13 and {r[2] for r in rows[1:]} == {"P-W1"}
     xlsx = client.get(f"/staff/exports/raw/{tree.ward.id}/2025.xlsx")
