@@ -54,6 +54,9 @@ class Config:
     # seconds the thank-you screen stays, how often the tablet reports in, how long an enrolment
     # link stays valid, and how many submissions (and heartbeats) one kiosk may send per minute.
     KIOSK_IDLE_SECONDS = 30
+    # Seconds a long form asks "Ông/Bà còn tiếp tục không?" before it sends what was answered
+    # (marked incomplete) and starts again for the next citizen.
+    KIOSK_PROMPT_SECONDS = 20
     KIOSK_THANKS_SECONDS = 5
     KIOSK_HEARTBEAT_SECONDS = 60
     KIOSK_ENROLMENT_HOURS = 24

@@ -4,6 +4,7 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     Float,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -46,6 +48,13 @@ class Response(db.Model):
         Index("ix_responses_unit_day", "unit_id", "local_day"),
         Index("ix_responses_questionnaire_day", "questionnaire_id", "local_day"),
         Index(
+            "ix_responses_incomplete",
+            "unit_id",
+            "local_day",
+            sqlite_where=text("NOT complete"),
+            postgresql_where=text("NOT complete"),
+        ),
+        Index(
             "ix_responses_pending",
             "received_at",
             sqlite_where=text("pending_answers IS NOT NULL"),
@@ -71,6 +80,9 @@ class Response(db.Model):
     kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"), index=True)
     # The API key of the machine client that submitted it (channel `web`).
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    # False when the citizen left a long form unfinished and the kiosk sent what was answered:
+    # those answers count in the item shares, and figures say how many responses were so.
+    complete: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     officer_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"), index=True)
     # The annual survey's year, for annual forms (entered after the year ended, too).
     survey_year: Mapped[int | None] = mapped_column(Integer)

@@ -27,6 +27,7 @@ from survey_app.models import (
     IndexMoment,
     MonthlyAnswerCount,
     Questionnaire,
+    Response,
     SubtreeMoment,
     Unit,
     YearlyAnswerCount,
@@ -170,6 +171,9 @@ class UnitFigures:
     change: Change | None = None
     factors: dict[str, Figure] = field(default_factory=dict)
     questions: dict[str, QuestionFigures] = field(default_factory=dict)
+    # Responses in these figures that the citizen left unfinished (`Response.complete` false):
+    # their answers count in the item shares.
+    incomplete: int = 0
 
     @property
     def below_target(self) -> bool:
@@ -428,6 +432,7 @@ class FigureBuilder:
         self.definition, self.questionnaire_ids = _questionnaire_versions(filters.questionnaire_key)
         # id → path of every unit in the builder's subtrees (reports read it too).
         self.subtree_paths = self._read_subtree_paths()
+        self._incomplete_cells: dict[tuple[int, int | None], int] | None = None
         subtree_ids = list(self.subtree_paths)
         self.source = _Source(
             self.definition,
@@ -457,6 +462,36 @@ class FigureBuilder:
             year=filters.period.end.year,
             default_threshold=filters.default_target,
         )
+
+    def incomplete_of(self, unit: Unit, counter: Counter | None = None) -> int:
+        """How many responses of `unit`'s subtree (or of one of its counters) in the period, under
+        the filters, the citizen left unfinished."""
+        if self._incomplete_cells is None:
+            self._incomplete_cells = self._read_incomplete_cells()
+        if counter is not None:
+            return self._incomplete_cells.get((unit.id, counter.id), 0)
+        under = set(self._ids_under(unit))
+        return sum(n for (unit_id, _), n in self._incomplete_cells.items() if unit_id in under)
+
+    def _read_incomplete_cells(self) -> dict[tuple[int, int | None], int]:
+        """(unit id, counter id) → responses left unfinished, for the builder's subtrees: one
+        GROUP BY that the partial index on unfinished responses answers (they are few)."""
+        if not self.subtree_paths:
+            return {}
+        f = self.filters
+        rows = db.session.execute(
+            select(Response.unit_id, Response.counter_id, func.count())
+            .where(
+                ~Response.complete,  # as the partial index says it
+                Response.unit_id.in_(list(self.subtree_paths)),
+                Response.local_day.between(f.period.start, f.period.end),
+                Response.questionnaire_id.in_(self.questionnaire_ids),
+                Response.channel.in_(f.channels),
+                Response.entered_by.in_(f.entered_by),
+            )
+            .group_by(Response.unit_id, Response.counter_id)
+        )
+        return {(unit_id, counter_id): n for unit_id, counter_id, n in rows}
 
     def _read_subtree_paths(self) -> dict[int, str]:
         """id → path of every unit in the builder's subtrees, read once: the sources' unit ids,
@@ -565,6 +600,7 @@ class FigureBuilder:
             self.source, unit, None, target.threshold, settle
         )
         figures = UnitFigures(unit, None, respondents, headline, target, factors=factors)
+        figures.incomplete = self.incomplete_of(unit)
         if self.previous is not None:
             figures.previous, _, _ = self.headline_of(
                 self.previous, unit, None, target.threshold, settle=(), with_factors=False
@@ -586,6 +622,7 @@ class FigureBuilder:
             self.source, unit, counter, target.threshold, settle
         )
         figures = UnitFigures(unit, counter, respondents, headline, target, factors=factors)
+        figures.incomplete = self.incomplete_of(unit, counter)
         if self.previous is not None:
             figures.previous, _, _ = self.headline_of(
                 self.previous, unit, counter, target.threshold, settle=(), with_factors=False

@@ -299,6 +299,7 @@ def kiosk_config(kiosk: Kiosk, config: Mapping[str, Any], *, now: datetime | Non
             else None
         ),
         "idle_seconds": int(config["KIOSK_IDLE_SECONDS"]),
+        "prompt_seconds": int(config["KIOSK_PROMPT_SECONDS"]),
         "thanks_seconds": int(config["KIOSK_THANKS_SECONDS"]),
         "heartbeat_seconds": int(config["KIOSK_HEARTBEAT_SECONDS"]),
     }

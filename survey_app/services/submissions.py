@@ -52,6 +52,7 @@ PAYLOAD_FIELDS = frozenset(
         "channel",
         "locale",
         "submitted_at",
+        "complete",
         "answers",
     }
 )
@@ -149,6 +150,9 @@ def submit_response(
     locale = payload.get("locale", "vi")
     if locale not in LOCALES:
         problem("locale", f"must be one of {', '.join(LOCALES)}")
+    complete = payload.get("complete", True)
+    if not isinstance(complete, bool):
+        problem("complete", "must be true or false (false: the citizen left the form unfinished)")
     given_channel = payload.get("channel", channel)
     if given_channel != channel:
         problem("channel", f"must be {channel!r} on this route (got {shorten(given_channel)})")
@@ -219,6 +223,7 @@ def submit_response(
         entered_by,
         locale,
         submitted_at,
+        complete,
         rows,
     )
     day = local_day(submitted_at or now, policy.timezone)
@@ -239,6 +244,7 @@ def submit_response(
             "content_hash": content_hash,
             "kiosk_id": kiosk_id,
             "api_key_id": api_key_id,
+            "complete": complete,
             "officer_id": officer_id,
             "survey_year": survey_year,
             "pending_answers": encode_answers(rows),
@@ -516,21 +522,26 @@ def _content_hash(
     entered_by,
     locale,
     submitted_at: datetime | None,
+    complete: bool,
     rows: list[CleanAnswer],
 ) -> str:
     """What a replay must match. A payload without submitted_at hashes without it, so that its
-    replay (which arrives at another time) still matches."""
+    replay (which arrives at another time) still matches; a complete response hashes without
+    the flag, as it did before there was one."""
+    content = {
+        "questionnaire": [key, version],
+        "unit": unit_code,
+        "counter": counter_code,
+        "channel": channel,
+        "entered_by": entered_by,
+        "locale": locale,
+        "submitted_at": submitted_at.isoformat() if submitted_at else None,
+        "answers": [[r.question_key, r.value, r.text] for r in rows],
+    }
+    if not complete:
+        content["complete"] = False
     canonical = json.dumps(
-        {
-            "questionnaire": [key, version],
-            "unit": unit_code,
-            "counter": counter_code,
-            "channel": channel,
-            "entered_by": entered_by,
-            "locale": locale,
-            "submitted_at": submitted_at.isoformat() if submitted_at else None,
-            "answers": [[r.question_key, r.value, r.text] for r in rows],
-        },
+        content,
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),

@@ -66,6 +66,7 @@ def unit_json(row: UnitFigures) -> dict:
         "name_vi": row.unit.name_vi,
         "name_en": row.unit.name_en,
         "respondents": row.respondents,
+        "incomplete": row.incomplete,
         "headline": figure_json(row.headline),
         "factors": {key: figure_json(f) for key, f in row.factors.items()},
         "target": {

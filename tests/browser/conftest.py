@@ -18,6 +18,8 @@ Fixtures (build on these, don't re-create them):
   Every context is closed after the test.
 - `page` -> Page: a page in a new desktop context. `phone_page` -> Page: the same on a phone
   (PHONE: 390x844, touch, mobile user agent).
+- `place` -> (ward, counter) where kiosk tests' tablets stand; `fast` -> the live server with the
+  kiosk's idle and thank-you times cut to 2 s and 1 s.
 
 On failure, each open page is saved to tests/browser/artifacts/ (screenshot + HTML + the
 browser console), named after the test.
@@ -297,3 +299,34 @@ def _save_artifacts(
             )
     if saved:
         print("browser artifacts:\n  " + "\n  ".join(saved))
+
+
+# --- kiosk tests ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def place(app):
+    """A ward with one counter (Q1), where the kiosk tests' tablets stand."""
+    from survey_app.extensions import db
+    from survey_app.services.units import create_counter, create_unit
+
+    province = create_unit("P", "Tỉnh Thử Nghiệm", name_en="Test Province", kind="province")
+    ward = create_unit(
+        "P-W1",
+        "Phường An Lạc",
+        name_en="An Lac Ward",
+        kind="ward",
+        parent=province,
+        place_name_vi="Bộ phận Một cửa UBND phường An Lạc",
+    )
+    ward.place_name_en = "the one-stop shop of An Lac Ward"
+    counter = create_counter(ward, "Q1", "Quầy 1 – Hộ tịch", "Counter 1 – Civil status")
+    db.session.commit()
+    return ward, counter
+
+
+@pytest.fixture
+def fast(live_server):
+    """Short timeouts for the tests (the heartbeat hands them to the tablet)."""
+    live_server.app.config.update(KIOSK_IDLE_SECONDS=2, KIOSK_THANKS_SECONDS=1)
+    return live_server

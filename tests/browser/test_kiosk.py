@@ -15,7 +15,6 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
@@ -24,35 +23,10 @@ from survey_app.models import Answer, Kiosk, Questionnaire, Response
 from survey_app.services.accounts import add_scope, create_account
 from survey_app.services.kiosks import create_kiosk, revoke_kiosk
 from survey_app.services.rollup import settle_pending
-from survey_app.services.units import create_counter, create_unit
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 PASSWORD = "correct horse battery"
 TABLET = {"viewport": {"width": 1280, "height": 800}, "has_touch": True}
-
-
-@pytest.fixture
-def place(app):
-    province = create_unit("P", "Tỉnh Thử Nghiệm", name_en="Test Province", kind="province")
-    ward = create_unit(
-        "P-W1",
-        "Phường An Lạc",
-        name_en="An Lac Ward",
-        kind="ward",
-        parent=province,
-        place_name_vi="Bộ phận Một cửa UBND phường An Lạc",
-    )
-    ward.place_name_en = "the one-stop shop of An Lac Ward"
-    counter = create_counter(ward, "Q1", "Quầy 1 – Hộ tịch", "Counter 1 – Civil status")
-    db.session.commit()
-    return ward, counter
-
-
-@pytest.fixture
-def fast(live_server):
-    """Short timeouts for the tests (the heartbeat hands them to the tablet)."""
-    live_server.app.config.update(KIOSK_IDLE_SECONDS=2, KIOSK_THANKS_SECONDS=1)
-    return live_server
 
 
 def new_kiosk(counter, questionnaire: str) -> tuple[int, str]:
@@ -262,6 +236,7 @@ def test_sipas_counter_one_factor_per_screen_with_progress(fast, new_context, pl
 def test_idle_reset_and_english_switch_leave_no_trace(fast, new_context, place):
     _, counter = place
     _, token = new_kiosk(counter, "sipas-counter")
+    fast.app.config["KIOSK_PROMPT_SECONDS"] = 1
     tablet = enrol_tablet(new_context, fast.url, token)
     tablet.locator(".k-option[data-question=c9_24][data-value='2']").tap()
     tablet.locator("#k-lang").tap()
@@ -276,10 +251,12 @@ def test_idle_reset_and_english_switch_leave_no_trace(fast, new_context, place):
     tablet.locator("#k-next").tap()
     expect(tablet.locator("#k-step")).to_have_text("Step 2 of 6")
 
-    # The citizen walks away: after the idle time the start screen is back, in Vietnamese.
-    expect(tablet.locator("#k-step")).to_have_text("Bước 1/6", timeout=6000)
+    # The citizen walks away: after the idle time and the question whether they are still
+    # there, the start screen is back, in Vietnamese; the one answer given is sent, unfinished.
+    expect(tablet.locator("#k-step")).to_have_text("Bước 1/6", timeout=8000)
     expect(tablet.locator("html")).to_have_attribute("lang", "vi")
     expect(tablet.locator(".k-option[aria-pressed=true]")).to_have_count(0)
+    expect(tablet.locator("body")).to_have_attribute("data-queue", "0", timeout=6000)
     snapshot = storage_snapshot(tablet)
     assert snapshot["stores"]["outbox"] == [] and snapshot["stores"]["rejected"] == []
     assert set(snapshot["stores"]["device"]) == {"credential", "config", "definition"}
@@ -289,10 +266,17 @@ def test_idle_reset_and_english_switch_leave_no_trace(fast, new_context, place):
     tablet.go_back()
     assert tablet.url.endswith("/kiosk/")
     expect(tablet.locator("body")).to_have_attribute("data-state", "question")
-    assert committed_responses() == []
+    [stored] = wait_for_responses(1)
+    assert stored.complete is False
+    answers = db.session.execute(
+        sa.select(Answer.question_key, Answer.value).where(Answer.response_id == stored.id)
+    ).all()
+    assert answers == [("c9_24", 2)]
 
 
-def test_quick_rating_follow_up_is_reset_when_idle(fast, new_context, place):
+def test_quick_rating_follow_up_is_sent_as_given_when_idle(fast, new_context, place):
+    """A dissatisfied citizen who starts on the reasons and walks away counts as what they gave;
+    the next citizen sees none of it."""
     _, counter = place
     _, token = new_kiosk(counter, "quick-rating")
     tablet = enrol_tablet(new_context, fast.url, token)
@@ -302,7 +286,16 @@ def test_quick_rating_follow_up_is_reset_when_idle(fast, new_context, place):
     expect(tablet.locator("textarea")).to_have_count(0, timeout=6000)
     expect(tablet.locator(".k-option[aria-pressed=true]")).to_have_count(0)
     assert "riêng tư" not in tablet.content()
-    assert committed_responses() == []
+    [stored] = wait_for_responses(1)
+    answers = db.session.execute(
+        sa.select(Answer.question_key, Answer.value, Answer.text).where(
+            Answer.response_id == stored.id
+        )
+    ).all()
+    assert sorted(answers, key=str) == sorted(
+        [("rating", 1, None), ("reasons", 1, None), ("reason_text", None, "riêng tư")], key=str
+    )
+    assert stored.complete is True
 
 
 def test_a_double_tap_gives_one_response(fast, new_context, place):

@@ -135,6 +135,10 @@
       switchTo: "English", switchLang: "en", switchLabel: "Switch to English",
       officer: "Cán bộ phục vụ", step: (i, n) => `Bước ${i}/${n}`, next: "Tiếp tục", back: "Quay lại",
       send: "Gửi đánh giá", thanks: "Xin cảm ơn Ông/Bà!", thanksMore: "Ý kiến của Ông/Bà giúp chúng tôi phục vụ tốt hơn.",
+      nothingAnswered: "Ông/Bà chưa trả lời câu hỏi nào. Xin chọn ít nhất một câu trả lời trước khi gửi.",
+      stillThere: "Ông/Bà còn tiếp tục không?",
+      stillThereMore: (s) => `Nếu không, các câu trả lời đã chọn sẽ được gửi sau ${s} giây và màn hình trở về ban đầu cho người tiếp theo.`,
+      goOn: "Tiếp tục trả lời", finish: "Gửi và kết thúc",
       notEnrolled: "Máy này chưa được đăng ký làm máy đánh giá. Xin cán bộ quản lý mở liên kết đăng ký trên máy này.",
       revoked: "Máy đánh giá này đã bị thu hồi và cần được đăng ký lại. Xin liên hệ cán bộ quản lý.",
       loading: "Đang tải…", offlineStart: "Chưa tải được cấu hình. Máy sẽ thử lại khi có mạng.",
@@ -144,6 +148,10 @@
       switchTo: "Tiếng Việt", switchLang: "vi", switchLabel: "Chuyển sang tiếng Việt",
       officer: "Serving you", step: (i, n) => `Step ${i} of ${n}`, next: "Next", back: "Back",
       send: "Send my rating", thanks: "Thank you!", thanksMore: "Your opinion helps us serve you better.",
+      nothingAnswered: "You have not answered any question yet. Please choose at least one answer before sending.",
+      stillThere: "Are you still there?",
+      stillThereMore: (s) => `If not, the answers you have chosen will be sent in ${s} seconds and the screen will start again for the next person.`,
+      goOn: "Continue answering", finish: "Send and finish",
       notEnrolled: "This tablet is not enrolled as a kiosk. Ask a manager to open the enrolment link on it.",
       revoked: "This kiosk has been revoked and needs to be enrolled again. Please contact a manager.",
       loading: "Loading…", offlineStart: "The configuration could not be loaded yet. The tablet will retry when online.",
@@ -155,10 +163,21 @@
 
   const screenEl = () => document.getElementById("k-screen");
   const device = { credential: null, config: null, definition: null, pending: null, revoked: false };
-  let citizen = null; // { locale, step, answers, done } — in memory only
+  // The citizen at the screen: { id, locale, step, answers, done, shown, turnedAt, kept }. Their
+  // answers are kept in the outbox as an open entry from the first one on (`keep`), so a tablet
+  // that is left, reloaded or switched off still delivers what was given; the next citizen sees
+  // none of it.
+  let citizen = null;
   let idleTimer = null;
   let thanksTimer = null;
+  let promptTimer = null;
   let heartbeatTimer = null;
+  // A tap within this time of the screen changing under the finger (a new page, follow-up
+  // questions appearing), and this near to the tap that changed it, is the second half of a
+  // double tap: it answers and navigates nothing. A tap elsewhere is a person's next choice.
+  const TAP_GUARD_MS = 600;
+  const TAP_GUARD_PX = 60;
+  let lastPress = { x: -1000, y: -1000 };
 
   function texts() { return UI[citizen ? citizen.locale : "vi"]; }
   function loc(localized) {
@@ -174,6 +193,7 @@
   function showMessage(text, alert) {
     clearTimers();
     citizen = null;
+    body.classList.remove("k-has-nav");
     document.getElementById("k-progress").hidden = true;
     document.getElementById("k-officer").hidden = true;
     document.getElementById("k-lang").hidden = true;
@@ -183,7 +203,19 @@
   function clearTimers() {
     clearTimeout(idleTimer);
     clearTimeout(thanksTimer);
-    idleTimer = thanksTimer = null;
+    clearInterval(promptTimer);
+    idleTimer = thanksTimer = promptTimer = null;
+    const prompt = document.getElementById("k-prompt");
+    if (prompt) prompt.remove();
+  }
+
+  /** Whether `event` (a click) is the second tap of a double tap on a screen that just changed. */
+  function tooSoon(event) {
+    if (citizen === null || citizen.turnPoint === null) return false;
+    if (performance.now() - citizen.turnedAt >= TAP_GUARD_MS) return false;
+    if (!event || event.detail === 0) return false; // a key, not a finger
+    const turn = citizen.turnPoint;
+    return Math.hypot(event.clientX - turn.x, event.clientY - turn.y) < TAP_GUARD_PX;
   }
 
   function started() {
@@ -193,8 +225,87 @@
   function armIdle() {
     clearTimeout(idleTimer);
     idleTimer = null;
+    if (promptTimer !== null) { // a touch answers "are you still there?"
+      clearInterval(promptTimer);
+      promptTimer = null;
+      const prompt = document.getElementById("k-prompt");
+      if (prompt) prompt.remove();
+    }
     if (started()) {
-      idleTimer = setTimeout(newCitizen, (device.config.idle_seconds || 30) * 1000);
+      idleTimer = setTimeout(idle, (device.config.idle_seconds || 30) * 1000);
+    }
+  }
+
+  /** Nobody has touched the screen for the idle time. A long form asks first whether the
+   *  citizen is still there; then (or at once, for the one-screen form) what was given is sent
+   *  and the screen starts again. */
+  function idle() {
+    idleTimer = null;
+    if (!citizen || citizen.done) return;
+    if (device.definition.pages.length === 1 || !Object.keys(cleanAnswers()).length) { leave(); return; }
+    const t = texts();
+    let left = device.config.prompt_seconds || 20;
+    const count = el("p", { id: "k-prompt-count", text: t.stillThereMore(left) });
+    const prompt = el("div", { id: "k-prompt", class: "k-prompt", role: "alertdialog", "aria-modal": "true", "aria-labelledby": "k-prompt-title", "aria-describedby": "k-prompt-count" },
+      el("div", { class: "k-prompt-box" },
+        el("h2", { id: "k-prompt-title", text: t.stillThere }),
+        count,
+        el("div", { class: "k-prompt-actions" },
+          el("button", { type: "button", class: "k-button", id: "k-finish", text: t.finish, onclick: () => { if (citizen) leave(); } }),
+          el("button", { type: "button", class: "k-button k-primary", id: "k-go-on", text: t.goOn, onclick: () => armIdle() }))));
+    document.body.append(prompt);
+    document.getElementById("k-go-on").focus({ preventScroll: true });
+    promptTimer = setInterval(() => {
+      left -= 1;
+      if (left > 0) { count.textContent = texts().stillThereMore(left); return; }
+      leave();
+    }, 1000);
+  }
+
+  /** The citizen left: what they gave is sent as it is (a long form unfinished is marked
+   *  incomplete), and the screen starts again for the next citizen. */
+  async function leave() {
+    if (!citizen || citizen.done) { newCitizen(); return; }
+    citizen.done = true;
+    clearTimers();
+    const kept = keep({ open: false });
+    newCitizen();
+    await kept;
+    updateQueue();
+    deliver(true);
+  }
+
+  /** Write the citizen's answers to the outbox under their response's id: `open` while they may
+   *  still change them (delivery waits), closed when they are final. Nothing given: no entry.
+   *  Everything is read before the first await: the screen may already be the next citizen's. */
+  async function keep({ open }) {
+    const who = citizen;
+    const answers = cleanAnswers();
+    try {
+      if (!Object.keys(answers).length) {
+        if (who.kept) await idbDelete("outbox", who.id);
+        who.kept = false;
+        return;
+      }
+      if (!open || !who.givenAt) who.givenAt = new Date().toISOString();
+      const payload = {
+        id: who.id,
+        questionnaire: device.definition.key,
+        version: device.definition.version,
+        unit: device.config.unit.code,
+        counter: device.config.counter.code,
+        channel: "kiosk",
+        locale: who.locale,
+        submitted_at: who.givenAt, // when it was given, not when it arrives
+        // The one-screen form is whole once its question is answered; a longer form only when
+        // the citizen sends it.
+        complete: who.finished === true || device.definition.pages.length === 1,
+        answers,
+      };
+      who.kept = true;
+      await idbPut("outbox", { id: payload.id, payload, queued_at: payload.submitted_at, open });
+    } catch (error) {
+      console.error("could not keep the answers", error);
     }
   }
 
@@ -209,7 +320,7 @@
     screenEl().replaceChildren();
     if (device.revoked) { showMessage(UI.vi.revoked + " / " + UI.en.revoked, true); setState("revoked"); return; }
     if (!device.config || !device.definition) { showMessage(UI.vi.offlineStart + " / " + UI.en.offlineStart); setState("waiting"); return; }
-    citizen = { locale: "vi", step: 0, answers: {}, done: false };
+    citizen = { id: uuid4(), locale: "vi", step: 0, answers: {}, done: false, shown: "", turnedAt: 0, turnPoint: null, kept: false, givenAt: null };
     history.replaceState(null, "", location.pathname);
     window.scrollTo(0, 0);
     render();
@@ -251,6 +362,7 @@
   function renderProgress() {
     const pages = device.definition.pages;
     const progress = document.getElementById("k-progress");
+    if (pages.length === 1) { progress.hidden = true; progress.replaceChildren(); return; } // one screen: no steps
     const t = texts();
     const current = citizen.step + 1;
     const bar = el("div", {
@@ -269,7 +381,7 @@
     return el("button", {
       type: "button", class: "k-option", "aria-pressed": pressed ? "true" : "false",
       "data-question": question.key, "data-value": String(option.value),
-      onclick: (event) => { event.preventDefault(); onTap(option.value); },
+      onclick: (event) => { event.preventDefault(); if (!tooSoon(event)) onTap(option.value); },
     }, face, question.type === "multi" ? el("span", { class: "k-check", "aria-hidden": "true" }) : null, el("span", { text: loc(option.label) }));
   }
 
@@ -322,14 +434,27 @@
     });
     const last = citizen.step === pages.length - 1;
     const needsSend = !single || questions.length > 1;
+    // The bar stays at the bottom of the screen (kiosk.css): Next and Send are always in view.
     const nav = el("div", { class: "k-nav" },
-      citizen.step > 0 ? el("button", { type: "button", class: "k-button", id: "k-back", text: t.back, onclick: () => go(-1) }) : null,
-      needsSend ? el("button", {
-        type: "button", class: "k-button k-primary", id: last ? "k-send" : "k-next",
-        text: last ? t.send : t.next, onclick: () => (last ? complete() : go(1)),
-      }) : null);
+      el("p", { class: "k-nav-note", id: "k-nav-note", role: "alert" }),
+      el("div", { class: "k-nav-buttons" },
+        citizen.step > 0 ? el("button", { type: "button", class: "k-button", id: "k-back", text: t.back, onclick: (event) => { if (!tooSoon(event)) go(-1); } }) : null,
+        needsSend ? el("button", {
+          type: "button", class: "k-button k-primary", id: last ? "k-send" : "k-next",
+          text: last ? t.send : t.next, onclick: (event) => { if (!tooSoon(event)) (last ? send() : go(1)); },
+        }) : null));
     parts.push(nav);
+    body.classList.toggle("k-has-nav", needsSend || citizen.step > 0);
     screenEl().replaceChildren(...parts);
+    const shown = `${citizen.step}:${questions.map((q) => q.key).join(",")}`;
+    if (shown !== citizen.shown) {
+      // The screen changed under the finger: a second tap of the same gesture answers nothing.
+      if (citizen.shown) {
+        citizen.turnedAt = performance.now();
+        citizen.turnPoint = { ...lastPress };
+      }
+      citizen.shown = shown;
+    }
   }
 
   function go(delta) {
@@ -355,8 +480,9 @@
     if (pages.length === 1 && question.type !== "multi") {
       // One screen (quick-rating): done at once unless the answer opens a follow-up.
       const followUps = pages[0].questions.map(questionOf).filter((q) => q && q.key !== question.key && q.show_if && visible(q));
-      if (followUps.length === 0) { complete(); return; }
+      if (followUps.length === 0) { send(); return; }
     }
+    keep({ open: true }); // given is kept: a citizen who walks away now still counts
     render();
     armIdle();
   }
@@ -379,32 +505,21 @@
     return result;
   }
 
-  async function complete() {
+  /** The citizen sends: their answers, final and complete, go to the outbox and the server. */
+  async function send() {
     if (!citizen || citizen.done) return; // double tap: only the first one counts
-    const answers = cleanAnswers();
-    if (Object.keys(answers).length === 0) { go(0); return; }
+    if (Object.keys(cleanAnswers()).length === 0) {
+      const note = document.getElementById("k-nav-note");
+      if (note) note.textContent = texts().nothingAnswered;
+      armIdle();
+      return;
+    }
     citizen.done = true;
+    citizen.finished = true;
     clearTimers();
-    const definition = device.definition;
-    const config = device.config;
-    const payload = {
-      id: uuid4(),
-      questionnaire: definition.key,
-      version: definition.version,
-      unit: config.unit.code,
-      counter: config.counter.code,
-      channel: "kiosk",
-      locale: citizen.locale,
-      submitted_at: new Date().toISOString(), // when it was given, not when it arrives
-      answers,
-    };
     const locale = citizen.locale;
     screenEl().replaceChildren(); // the answers leave the screen at once
-    try {
-      await idbPut("outbox", { id: payload.id, payload, queued_at: payload.submitted_at });
-    } catch (error) {
-      console.error("could not queue the response", error);
-    }
+    await keep({ open: false });
     showThanks(locale);
     updateQueue();
     deliver(true);
@@ -415,6 +530,7 @@
     document.getElementById("k-progress").hidden = true;
     screenEl().replaceChildren(el("div", { class: "k-thanks", role: "status" },
       el("h1", { text: t.thanks }), el("p", { text: t.thanksMore })));
+    body.classList.remove("k-has-nav");
     setState("thanks");
     clearTimeout(thanksTimer);
     thanksTimer = setTimeout(newCitizen, (device.config.thanks_seconds || 5) * 1000);
@@ -469,6 +585,7 @@
       const items = await idbAll("outbox");
       items.sort((a, b) => (a.queued_at < b.queued_at ? -1 : 1));
       for (const item of items) {
+        if (item.open) continue; // the citizen is still at the screen
         let response;
         try {
           response = await fetch("/api/v1/responses", authorised({ method: "POST", body: JSON.stringify(item.payload) }));
@@ -509,8 +626,10 @@
   function revoked() {
     device.revoked = true;
     clearTimeout(retryTimer);
-    if (!started()) newCitizen();
-    else device.pending = device.pending || {}; // finish nothing new: reset shows the notice
+    // A citizen being thanked, or still answering, sees their screen to its end; the notice for
+    // staff comes with the next one (newCitizen).
+    if (body.dataset.state === "thanks" || started()) device.pending = device.pending || {};
+    else newCitizen();
   }
 
   // --- heartbeat and configuration ----------------------------------------------------------------
@@ -567,6 +686,13 @@
     window.addEventListener("popstate", () => history.pushState(null, "", location.pathname));
     document.addEventListener("contextmenu", (event) => event.preventDefault());
     document.addEventListener("dragstart", (event) => event.preventDefault());
+    document.addEventListener("pointerdown", (event) => {
+      lastPress = { x: event.clientX, y: event.clientY };
+      // A press elsewhere after the screen changed is a new gesture: the next tap where the
+      // screen changed is meant, not the second half of a double tap.
+      const turn = citizen && citizen.turnPoint;
+      if (turn && Math.hypot(lastPress.x - turn.x, lastPress.y - turn.y) >= TAP_GUARD_PX) citizen.turnPoint = null;
+    }, { capture: true, passive: true });
     for (const type of ["pointerdown", "keydown", "touchstart"]) {
       document.addEventListener(type, () => { if (citizen && !citizen.done) armIdle(); }, { passive: true });
     }
@@ -584,6 +710,14 @@
       showMessage(`${UI.vi.notEnrolled} / ${UI.en.notEnrolled}`, true);
       setState("unenrolled");
       return;
+    }
+    // Answers left open when the page last closed (reloaded, switched off) are final now.
+    try {
+      for (const item of await idbAll("outbox")) {
+        if (item.open) await idbPut("outbox", { ...item, open: false });
+      }
+    } catch (error) {
+      console.error("storage unavailable", error);
     }
     if (device.config && device.definition) newCitizen();
     else showMessage(`${UI.vi.loading} / ${UI.en.loading}`);

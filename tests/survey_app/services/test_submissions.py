@@ -331,3 +331,19 @@ def test_a_channel_that_does_not_queue_offline_stores_the_time_of_arrival(tree, 
 def test_a_program_cannot_ask_for_an_unknown_channel(tree):
     with pytest.raises(ValueError, match="programming error"):
         submit_response(quick_payload(), channel="fax")
+
+
+def test_an_unfinished_response_is_stored_flagged_and_replays_as_such(tree):
+    payload = counter_payload(complete=False, answers={"c9_24": 4})
+    submit(payload, channel="kiosk")
+    assert db.session.get(Response, uuid.UUID(payload["id"])).complete is False
+    assert submit(payload, channel="kiosk").created is False  # its replay
+    with pytest.raises(Conflict):  # the same id claimed complete is other content
+        submit({**payload, "complete": True}, channel="kiosk")
+    db.session.rollback()
+    with pytest.raises(ValidationError, match="true or false"):
+        submit(counter_payload(complete="no"), channel="kiosk")
+    db.session.rollback()
+    finished = counter_payload()
+    submit(finished, channel="kiosk")
+    assert db.session.get(Response, uuid.UUID(finished["id"])).complete is True

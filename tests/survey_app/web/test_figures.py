@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from analytics import IndexGrouping, compose_index, proportion_ci
 from survey_app.extensions import db
-from survey_app.models import Answer, Response, Unit
+from survey_app.models import Answer, AnswerCount, Response, Unit
 from survey_app.services.accounts import add_scope, create_account
 from survey_app.services.questionnaires import get_current_questionnaire, grouping_of
 from survey_app.services.rollup import settle_pending
@@ -345,3 +345,37 @@ def test_a_viewer_cannot_hide_comments_and_a_manager_only_in_scope(client, tree)
     answer_id = db.session.scalar(select(Answer.id).where(Answer.text == "xấu"))
     sign_in(client, "xa", scopes=[(tree.ward, "manager")])
     assert client.post(f"/staff/comments/{answer_id}/hide").status_code == 404
+
+
+def test_responses_left_unfinished_count_in_the_item_shares_and_are_shown(client, tree):
+    """A kiosk sends what a citizen answered before leaving a long form, marked incomplete:
+    its answers count in their items' shares, and the page and the API say how many such
+    responses the figures hold."""
+    given = [({f"c9_{n}": 5 for n in range(24, 40)}, True), ({"c9_24": 1, "c9_25": 2}, False)]
+    for answers, complete in given:
+        submit_response(
+            {
+                "id": str(uuid.uuid4()),
+                "questionnaire": "sipas-counter",
+                "version": 1,
+                "unit": "P-W1",
+                "counter": "Q1",
+                "complete": complete,
+                "answers": answers,
+            },
+            channel="kiosk",
+            queued_offline=True,
+        )
+    settle_as_the_background_settler_would()
+    sign_in(client, "xa", scopes=[(tree.ward, "manager")])
+    body = client.get("/api/v1/figures", query_string={"unit": "P-W1", "period": "today"}).json
+    [ward] = [u for u in body["units"] if u["unit"] == "P-W1"]
+    assert (ward["respondents"], ward["incomplete"]) == (2, 1)
+    page = client.get(
+        f"/staff/units/{tree.ward.id}", query_string={"period": "today", "lang": "en"}
+    ).get_data(as_text=True)
+    assert 'data-incomplete="1"' in page and "left unfinished" in page
+    c9_24 = db.session.scalars(
+        select(AnswerCount.n).where(AnswerCount.question_key == "c9_24")
+    ).all()
+    assert sum(c9_24) == 2  # the unfinished response's answer counts
