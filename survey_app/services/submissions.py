@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,11 +74,6 @@ class SubmissionPolicy:
             max_age=timedelta(days=config["SUBMITTED_AT_MAX_AGE_DAYS"]),
         )
 
-    def arrival(self) -> "SubmissionPolicy":
-        """The rules for a channel that does not queue offline: a time given must be the time of
-        arrival, give or take the clock skew allowed."""
-        return replace(self, max_age=self.max_skew)
-
 
 @dataclass(frozen=True)
 class SubmissionResult:
@@ -115,8 +110,9 @@ def submit_response(
 
     `submitted_at` (when the citizen answered) is taken from the payload only from a channel that
     queues responses offline (`queued_offline`: kiosks), up to `policy.max_age` old; every other
-    channel stores the time of arrival, and a payload time further from it than the clock skew
-    allowed is refused.
+    channel stores the time of arrival, whatever time it sends (a retry arrives later with the
+    time it first sent, and must still be the same response). A time in the future beyond the
+    clock skew allowed is refused from every channel: the device's clock is wrong.
 
     Idempotent: the same id with the same content returns the stored response (created=False).
     Raises ValidationError listing every problem, or Conflict when the id is already stored with
@@ -143,7 +139,7 @@ def submit_response(
 
     response_id = _parse_uuid(payload.get("id"), problem)
     submitted_at = _parse_submitted_at(
-        payload.get("submitted_at"), now, policy if queued_offline else policy.arrival(), problem
+        payload.get("submitted_at"), now, policy, problem, backdated=queued_offline
     )
     if not queued_offline:
         submitted_at = None  # the time of arrival, which a replay must not change
@@ -476,8 +472,11 @@ def _parse_uuid(value: Any, problem) -> uuid.UUID | None:
         return None
 
 
-def _parse_submitted_at(value: Any, now: datetime, policy: SubmissionPolicy, problem):
-    """When the citizen answered (a queued kiosk response arrives later). Absent means now."""
+def _parse_submitted_at(
+    value: Any, now: datetime, policy: SubmissionPolicy, problem, *, backdated: bool
+):
+    """When the citizen answered (a queued kiosk response arrives later). Absent means now.
+    `backdated`: the time will be stored, so it may be at most `policy.max_age` old."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -501,15 +500,8 @@ def _parse_submitted_at(value: Any, now: datetime, policy: SubmissionPolicy, pro
         return None
     if moment > now + policy.max_skew:
         problem("submitted_at", "is in the future; check the device's clock")
-    elif moment < now - policy.max_age:
-        if policy.max_age <= policy.max_skew:
-            problem(
-                "submitted_at",
-                "must be the time of sending: only kiosks, which keep responses while offline, "
-                "may send an earlier time",
-            )
-        else:
-            problem("submitted_at", f"is more than {policy.max_age.days} days old")
+    elif backdated and moment < now - policy.max_age:
+        problem("submitted_at", f"is more than {policy.max_age.days} days old")
     return moment
 
 
