@@ -41,6 +41,7 @@ from survey_app.models import (
     StaffAccount,
     Unit,
 )
+from survey_app.services.access import Access
 from survey_app.services.questionnaires import definition_of, get_current_questionnaire
 from survey_app.services.rollup import settle_pending
 from survey_app.services.submissions import SubmissionPolicy, SubmissionResult, submit_response
@@ -259,8 +260,11 @@ def heartbeat(
 
 
 def open_duty_at(counter_id: int, moment: datetime) -> OfficerDuty | None:
-    """The duty at `counter_id` that covered `moment` (the latest started, if several did)."""
-    return db.session.scalar(
+    """The duty at `counter_id` that covered `moment` (the latest started, if several did), if
+    its account may still serve there: a duty outlives neither the account's officer or manager
+    role over the counter's unit nor the account itself, so ratings are never credited (nor a
+    name shown on the kiosk) for someone who no longer serves."""
+    duty = db.session.scalar(
         select(OfficerDuty)
         .where(
             OfficerDuty.counter_id == counter_id,
@@ -270,6 +274,9 @@ def open_duty_at(counter_id: int, moment: datetime) -> OfficerDuty | None:
         .order_by(OfficerDuty.started_at.desc(), OfficerDuty.id.desc())
         .limit(1)
     )
+    if duty is None or not duty.account.active:
+        return None
+    return duty if Access.of(duty.account).covers(duty.counter.unit, serve=True) else None
 
 
 def kiosk_config(kiosk: Kiosk, config: Mapping[str, Any], *, now: datetime | None = None) -> dict:

@@ -245,6 +245,29 @@ def test_a_viewer_cannot_take_a_counters_duty_nor_end_the_officers(app, client, 
     assert outsider.post("/staff/duty", data={"counter": str(tree.q1.id)}).status_code == 404
 
 
+def test_a_duty_credits_nobody_once_its_officer_may_no_longer_serve(app, client, credential, tree):
+    """Losing the officer role, or the account, ends what a duty credits: the kiosk shows no
+    name and its ratings go to nobody (a viewer kept on duty would take them)."""
+    from survey_app.services.accounts import remove_scope, set_account_active
+
+    officer = sign_in(app, "officer", unit=tree.ward, role="officer", title="Công chức")
+    assert officer.post("/staff/duty", data={"counter": str(tree.q1.id)}).status_code == 302
+    account = db.session.scalar(sa.select(OfficerDuty)).account
+    headers = kiosk_headers(credential)
+    assert client.post("/api/v1/kiosk/heartbeat", json={}, headers=headers).json["officer"]
+    remove_scope(account, account.scopes[0].id)
+    add_scope(account, tree.ward, "viewer")
+    db.session.commit()
+    assert client.post("/api/v1/kiosk/heartbeat", json={}, headers=headers).json["officer"] is None
+    client.post("/api/v1/responses", json=quick_payload(), headers=headers)
+    assert db.session.scalar(sa.select(Response)).officer_id is None
+    add_scope(account, tree.ward, "officer")
+    set_account_active(account, False)
+    db.session.commit()
+    client.post("/api/v1/responses", json=quick_payload(), headers=headers)
+    assert db.session.scalars(sa.select(Response.officer_id)).all() == [None, None]
+
+
 def test_per_officer_figures_are_for_managers_and_above_min_n(app, client, credential, tree):
     app.config["MIN_N"] = 3
     officer = sign_in(app, "officer", unit=tree.ward, role="officer")
