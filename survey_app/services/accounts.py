@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from questionnaires.text import add_unsafe_text_problems
@@ -247,60 +246,73 @@ def start_session(
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
+@dataclass(frozen=True)
+class SessionState:
+    """What a session cookie's secret names: the row (None: no session of that secret), and
+    why it is no longer live ("ended", "expired" after its lifetime, "idle", "inactive" account),
+    or None while it is live."""
+
+    row: StaffSession | None
+    ended: str | None
+
+    @property
+    def live(self) -> bool:
+        return self.row is not None and self.ended is None
+
+
+def read_session(
+    secret: str | None, *, policy: SessionPolicy, now: datetime | None = None
+) -> SessionState:
+    """The state of the session `secret` names, read without writing anything."""
+    if not secret or not isinstance(secret, str) or len(secret) > 100:
+        return SessionState(None, None)
+    now = now or utcnow()
+    row = db.session.scalar(
+        select(StaffSession).where(StaffSession.token_hash == _token_hash(secret))
+    )
+    if row is None:
+        return SessionState(None, None)
+    if row.ended_at is not None:
+        ended = "ended"
+    elif not row.account.active:
+        ended = "inactive"
+    elif now - as_utc(row.started_at) > policy.lifetime:
+        ended = "expired"
+    elif now - as_utc(row.last_seen_at) > policy.idle:
+        ended = "idle"
+    else:
+        ended = None
+    return SessionState(row, ended)
+
+
 def find_session(
-    account_id: str,
-    secret: str | None,
-    *,
-    policy: SessionPolicy,
-    activity: bool = True,
-    now: datetime | None = None,
+    account_id: str, secret: str | None, *, policy: SessionPolicy, now: datetime | None = None
 ) -> StaffSession | None:
     """The live session of account `account_id` that `secret` names, else None: unknown, ended,
-    older than the lifetime, idle too long, or its account inactive. `activity`: the request is a
-    person's (not a page refreshing itself), so it keeps the session from going idle; the time is
-    written in a transaction of its own, since the request may not commit."""
-    if not secret or not isinstance(secret, str) or len(secret) > 100 or not account_id.isdigit():
+    older than the lifetime, idle too long, or its account inactive. Reads only: a request that
+    is a person's activity notes it with `touch_session` once its own transaction is over."""
+    state = read_session(secret, policy=policy, now=now)
+    if not state.live or str(state.row.account_id) != account_id:
         return None
-    now = now or utcnow()
-    row = db.session.scalar(
-        select(StaffSession).where(StaffSession.token_hash == _token_hash(secret))
-    )
-    if (
-        row is None
-        or row.account_id != int(account_id)
-        or row.ended_at is not None
-        or not row.account.active
-        or now - as_utc(row.started_at) > policy.lifetime
-        or now - as_utc(row.last_seen_at) > policy.idle
-    ):
-        return None
-    if activity and now - as_utc(row.last_seen_at) >= LAST_SEEN_RESOLUTION:
-        with db.engine.begin() as connection:
-            connection.execute(
-                update(StaffSession).where(StaffSession.id == row.id).values(last_seen_at=now)
-            )
-        set_committed_value(row, "last_seen_at", now)
-    return row
+    return state.row
 
 
-def session_ended_why(
-    secret: str | None, *, policy: SessionPolicy, now: datetime | None = None
-) -> str | None:
-    """Why the session `secret` names is no longer live: "expired" (the lifetime), "idle", or
-    None (ended, unknown, or still live)."""
-    if not secret or not isinstance(secret, str) or len(secret) > 100:
-        return None
-    now = now or utcnow()
-    row = db.session.scalar(
-        select(StaffSession).where(StaffSession.token_hash == _token_hash(secret))
-    )
-    if row is None or row.ended_at is not None:
-        return None
-    if now - as_utc(row.started_at) > policy.lifetime:
-        return "expired"
-    if now - as_utc(row.last_seen_at) > policy.idle:
-        return "idle"
-    return None
+def session_needs_touch(row: StaffSession, *, now: datetime | None = None) -> bool:
+    """Whether a person's request now should move the session's last request time (written at
+    most once per LAST_SEEN_RESOLUTION)."""
+    return (now or utcnow()) - as_utc(row.last_seen_at) >= LAST_SEEN_RESOLUTION
+
+
+def touch_session(session_id: int, *, now: datetime | None = None) -> None:
+    """Write that session `session_id` was used now, in a transaction of its own: for after the
+    request's own session is closed (on SQLite a second writer beside an open one would wait
+    for it), and for a GET, whose own transaction does not commit."""
+    with db.engine.begin() as connection:
+        connection.execute(
+            update(StaffSession)
+            .where(StaffSession.id == session_id)
+            .values(last_seen_at=now or utcnow())
+        )
 
 
 def end_session(session_row: StaffSession, *, now: datetime | None = None) -> None:

@@ -32,6 +32,7 @@ def register_blueprints(app: Flask) -> None:
     )
     from survey_app.web.helpers import local_time
 
+    auth.init_auth(app)
     app.jinja_env.globals["current_access"] = auth.current_access
     app.jinja_env.globals["local_time"] = local_time
     app.register_blueprint(public.bp)

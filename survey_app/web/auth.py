@@ -1,5 +1,6 @@
 """Signing staff in and out, and the decorators every staff view uses."""
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlsplit
@@ -7,6 +8,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     abort,
+    appcontext_tearing_down,
     current_app,
     flash,
     g,
@@ -32,8 +34,10 @@ from survey_app.services.accounts import (
     count_sign_in_attempt,
     end_session,
     find_session,
-    session_ended_why,
+    read_session,
+    session_needs_touch,
     start_session,
+    touch_session,
 )
 from survey_app.services.audit import record_event
 
@@ -56,12 +60,30 @@ def _load_user(account_id: str):
         account_id,
         session.get(SESSION_SECRET),
         policy=SessionPolicy.from_config(current_app.config),
-        activity=not _refreshing_itself(),
     )
     if found is None:
         return None
     g.staff_session = found
+    if not _refreshing_itself() and session_needs_touch(found):
+        g.touch_session = found.id  # written once the request's own transaction is over
     return found.account
+
+
+def _touch_used_session(app, **_extra) -> None:
+    """After every teardown of the app context (the request's database session is closed by
+    then): note a person's use of their staff session, if the request asked for it."""
+    session_id = g.pop("touch_session", None)
+    if session_id is None:
+        return
+    try:
+        touch_session(session_id)
+    except Exception:  # the request is answered already; the next one will try again
+        logging.getLogger(__name__).exception("could not note the use of a staff session")
+
+
+def init_auth(app) -> None:
+    """Connect what signing in needs beyond the blueprint: noting a session's use last."""
+    appcontext_tearing_down.connect(_touch_used_session, app)
 
 
 @login_manager.unauthorized_handler
@@ -70,9 +92,9 @@ def _unauthorized():
         abort(401, description="sign in, or send an API key")
     why = None
     if SESSION_SECRET in session:  # a session that ended: say why, and forget its cookie
-        why = session_ended_why(
+        why = read_session(
             session[SESSION_SECRET], policy=SessionPolicy.from_config(current_app.config)
-        )
+        ).ended
         session.clear()
     if why == "idle":
         minutes = current_app.config["SESSION_IDLE_MINUTES"]

@@ -19,10 +19,12 @@ from survey_app.services.accounts import (
     create_account,
     end_session,
     find_session,
-    session_ended_why,
+    read_session,
+    session_needs_touch,
     set_account_active,
     set_password,
     start_session,
+    touch_session,
 )
 
 PASSWORD = "correct horse battery"
@@ -162,7 +164,13 @@ def test_every_path_checks_one_password_hash(app, monkeypatch):
 
 
 def live(account_id, secret, now=NOW, activity=True):
-    return find_session(str(account_id), secret, policy=SESSIONS, activity=activity, now=now)
+    """The session as a request at `now` finds it; a person's request (`activity`) then notes
+    its use, as the web layer does once the request is over."""
+    found = find_session(str(account_id), secret, policy=SESSIONS, now=now)
+    if found is not None and activity and session_needs_touch(found, now=now):
+        touch_session(found.id, now=now)
+        db.session.expire(found)
+    return found
 
 
 def test_a_session_ends_on_sign_out_password_change_and_deactivation(app):
@@ -198,7 +206,7 @@ def test_a_session_ends_after_its_lifetime_and_after_idle_time_unless_used(app):
         moment += timedelta(minutes=20)
         assert live(account.id, secret, now=moment) is row
     assert live(account.id, secret, now=NOW + timedelta(hours=8, minutes=1)) is None
-    assert session_ended_why(secret, policy=SESSIONS, now=NOW + timedelta(hours=8, minutes=1)) == (
+    assert read_session(secret, policy=SESSIONS, now=NOW + timedelta(hours=8, minutes=1)).ended == (
         "expired"
     )
     # A page refreshing itself does not keep a session from going idle.
@@ -207,7 +215,7 @@ def test_a_session_ends_after_its_lifetime_and_after_idle_time_unless_used(app):
     for minutes in (5, 10, 20, 29):
         assert live(account.id, other_secret, NOW + timedelta(minutes=minutes), False) is other
     assert live(account.id, other_secret, now=NOW + timedelta(minutes=31)) is None
-    assert session_ended_why(other_secret, policy=SESSIONS, now=NOW + timedelta(minutes=31)) == (
+    assert read_session(other_secret, policy=SESSIONS, now=NOW + timedelta(minutes=31)).ended == (
         "idle"
     )
 
@@ -238,3 +246,24 @@ def test_officers_serve_and_see_but_do_not_manage(app, tree):
     viewer = create_account("xem", PASSWORD, display_name="Xem")
     add_scope(viewer, tree.ward, "viewer")
     assert not Access.of(viewer).may_serve_anywhere
+
+
+def test_finding_a_session_writes_nothing(app):
+    """A request may already hold SQLite's write lock when its user is loaded: looking the
+    session up must not write (its use is noted after the request, touch_session)."""
+    from sqlalchemy import event
+
+    account = create_account("canbo", PASSWORD, display_name="Cán bộ")
+    row, secret = start_session(account, now=NOW)
+    db.session.commit()
+    statements = []
+
+    def note(_connection, _cursor, statement, *_args):
+        statements.append(statement.split()[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        assert live(account.id, secret, now=NOW + timedelta(minutes=5), activity=False) is row
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert statements and set(statements) == {"SELECT"}
