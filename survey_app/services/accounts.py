@@ -28,7 +28,13 @@ from questionnaires.text import add_unsafe_text_problems
 from survey_app.errors import NotFound, ValidationError
 from survey_app.extensions import db
 from survey_app.models import ROLES, StaffAccount, StaffScope, StaffSession, Unit
-from survey_app.services.ratelimit import Limit, count_hit_sliding, forget_hit, forget_key
+from survey_app.services.ratelimit import (
+    Limit,
+    address_key,
+    count_hit_sliding,
+    forget_hit,
+    forget_key,
+)
 from survey_app.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -169,11 +175,11 @@ class LoginResult:
 
 def _name_key(username: str, address: str) -> str:
     digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
-    return f"login-name:{address}:{digest}"
+    return f"login-name:{address_key(address)}:{digest}"
 
 
 def _address_key(address: str) -> str:
-    return f"login-address:{address}"
+    return f"login-address:{address_key(address)}"
 
 
 def count_sign_in_attempt(

@@ -1,10 +1,15 @@
-"""Fixed-window rate limits kept in the database, so that they hold across worker processes.
+"""Rate limits kept in the database, so that they hold across worker processes and servers.
 
-Used per kiosk (many kiosks share one address), per API key, per browser and address for poster
-QR forms, and per address and per name and address for sign-in attempts. The count is part of
-the caller's transaction: a request that is refused or rolled back does not count.
+Used per kiosk (many kiosks share one address), per API key, per browser, address and place for
+poster QR forms, and per address and per name and address for sign-in attempts; an address is
+counted by `address_key`. `count_hit` counts in fixed windows; `count_hit_sliding` estimates the
+last window's length from the current and previous ones, so that twice a limit cannot pass
+across a window's edge. A count is part of the caller's transaction: the caller decides whether
+a refused request counts (a sign-in attempt and an API key's submission commit their count
+whatever follows; a kiosk's and a poster form's are rolled back with a refusal).
 """
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,6 +19,19 @@ from survey_app.extensions import db
 from survey_app.models import RateLimitHit
 from survey_app.services.sql import upsert_insert
 from survey_app.timeutil import utcnow
+
+
+def address_key(address: str | None) -> str:
+    """The part of a client's address that a per-address limit counts: an IPv4 address whole,
+    an IPv6 address by its /64 network (one subscriber's: whoever has one has more addresses in
+    it than any limit could count one by one)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    if ip.version == 6 and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ from survey_app.services.questionnaires import (
     find_questionnaire_version,
     get_current_questionnaire,
 )
-from survey_app.services.ratelimit import Limit, count_hit
+from survey_app.services.ratelimit import Limit, address_key, count_hit
 from survey_app.services.submissions import SubmissionPolicy
 from survey_app.timeutil import utcnow
 from survey_app.web.auth import audit, current_access, manager_required, staff_required
@@ -100,7 +100,7 @@ def start(link_code: str):
     _questionnaire, definition = get_current_questionnaire("sipas-annual")
     problems: dict[str, list[str]] = {}
     if request.method == "POST":
-        if not count_hit(f"annual-start:{request.remote_addr}", START_LIMIT):
+        if not count_hit(f"annual-start:{address_key(request.remote_addr)}", START_LIMIT):
             db.session.commit()
             abort(429, description=_("Too many attempts from this device; try again later."))
         try:

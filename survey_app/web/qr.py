@@ -50,7 +50,7 @@ from survey_app.services.questionnaires import (
     find_questionnaire_version,
     get_current_questionnaire,
 )
-from survey_app.services.ratelimit import Limit, count_hit_sliding
+from survey_app.services.ratelimit import Limit, address_key, count_hit_sliding
 from survey_app.services.submissions import SubmissionPolicy, submit_response
 from survey_app.services.units import find_counter, find_unit_by_code
 from survey_app.web.auth import client_address, current_access
@@ -128,7 +128,7 @@ def _within_limits(target: Target) -> bool:
     any is over."""
     config = current_app.config
     per = timedelta(minutes=config["QR_LIMIT_WINDOW_MINUTES"])
-    address = client_address() or "unknown"
+    address = address_key(client_address())
     place = f"{target.unit.id}:{target.counter.id if target.counter else 0}"
     counted = [
         count_hit_sliding(key, Limit(config[limit], per)).allowed

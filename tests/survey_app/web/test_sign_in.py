@@ -179,3 +179,13 @@ def test_an_address_is_throttled_across_names_and_the_failures_are_audited(app, 
     # Successful sign-ins from an office's one address do not use its allowance up.
     for _ in range(8):
         signed_in(app, "canbo", address="203.0.113.50")
+
+
+def test_addresses_of_one_ipv6_network_are_throttled_as_one(app, people):
+    """Whoever has an IPv6 /64 has more addresses than a limit could count one by one: the
+    limit counts the network."""
+    for n in range(6):
+        attacker = browser(app, f"2001:db8:7:1::{n + 1:x}")
+        page = try_password(attacker, "canbo").get_data(as_text=True)
+    assert "Too many" in page
+    assert signed_in(app, "canbo", address="2001:db8:7:2::1")  # another network
