@@ -1,6 +1,8 @@
 """HTTP security settings applied to every response, and the client address behind proxies."""
 
-from flask import Flask, Request, Response
+import logging
+
+from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -32,6 +34,8 @@ def init_security(app: Flask) -> None:
     proxies = int(app.config.get("TRUSTED_PROXIES", 0))
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    else:
+        app.before_request(_warn_of_an_untrusted_proxy)
 
     always = [
         ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
@@ -81,3 +85,24 @@ class CookieSessions(SecureCookieSessionInterface):
                 response.headers["Vary"] = "Cookie"
             else:
                 response.vary.add("Cookie")
+
+
+_PROXY_WARNING_KEY = "survey_untrusted_proxy_warned"
+
+
+def _warn_of_an_untrusted_proxy() -> None:
+    """Once per process: a request came through a proxy (it carries X-Forwarded-For) while
+    TRUSTED_PROXIES is 0. Every client then has the proxy's address, so the per-address limits
+    (sign-in, poster forms) count everybody as one: a few wrong passwords would keep all staff
+    out. The header itself is not trusted: a client can send it."""
+    if "X-Forwarded-For" not in request.headers:
+        return
+    app = current_app._get_current_object()
+    if app.extensions.get(_PROXY_WARNING_KEY):
+        return
+    app.extensions[_PROXY_WARNING_KEY] = True
+    logging.getLogger(__name__).warning(
+        "requests arrive with X-Forwarded-For but TRUSTED_PROXIES is 0: every client behind the "
+        "proxy has its address, and per-address limits count them as one; set TRUSTED_PROXIES "
+        "to the number of proxies in front of the app"
+    )

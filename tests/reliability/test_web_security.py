@@ -374,3 +374,16 @@ def test_remote_addr_comes_from_x_forwarded_for_only_as_deep_as_configured(
         "/test-only/address", headers=headers, environ_base={"REMOTE_ADDR": "10.0.0.2"}
     )
     assert response.get_data(as_text=True) == expected
+
+
+def test_a_proxy_not_configured_as_trusted_is_reported_once(production_app, caplog):
+    """Behind a proxy with TRUSTED_PROXIES=0 every client has the proxy's address and the
+    per-address limits count them all as one: the log says so, once per process."""
+    production = production_app(TRUSTED_PROXIES=0)
+    client = production.test_client()
+    with caplog.at_level("WARNING", logger="survey_app.web.security"):
+        client.get("/healthz")
+        assert "TRUSTED_PROXIES" not in caplog.text
+        for _ in range(3):
+            client.get("/healthz", headers={"X-Forwarded-For": "198.51.100.7"})
+    assert caplog.text.count("TRUSTED_PROXIES is 0") == 1
