@@ -170,6 +170,20 @@ def settle_command(follow: bool) -> None:
     click.echo(f"settled {settled:,} responses")
 
 
+@click.command("prune")
+def prune_command() -> None:
+    """Forget rate-limit windows over a day old and staff sessions ended or expired over a day
+    ago (every server's settler does this hourly; for a deployment without one)."""
+    from survey_app.services.housekeeping import prune
+
+    pruned = prune(current_app.config)
+    db.session.commit()
+    click.echo(
+        f"rate-limit windows removed: {pruned.rate_limit_windows}; "
+        f"staff sessions removed: {pruned.staff_sessions}"
+    )
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
@@ -298,6 +312,7 @@ COMMANDS = [
     load_targets_command,
     seed_demo_command,
     setup_command,
+    prune_command,
     settle_command,
     serve_command,
     check_counts_command,

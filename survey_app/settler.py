@@ -15,6 +15,7 @@ Several processes may run one each: settling claims responses under a lock, neve
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -26,6 +27,8 @@ from survey_app.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 BREATH_SECONDS = 0.01
+# How often each settler also forgets expired rate-limit windows and sessions (housekeeping).
+PRUNE_SECONDS = 3600.0
 
 
 def time_to_settle(
@@ -64,6 +67,7 @@ class Settler(threading.Thread):
         self.quiet = timedelta(seconds=float(app.config["SETTLE_QUIET_SECONDS"]))
         self.max_delay = timedelta(seconds=float(app.config["SETTLE_MAX_DELAY_SECONDS"]))
         self.stopped = threading.Event()
+        self.next_prune = time.monotonic()
 
     def run(self) -> None:
         while True:  # at once (a restarted server settles what its predecessor left), then
@@ -76,6 +80,8 @@ class Settler(threading.Thread):
             except Exception:  # a bad moment (a restarting database) must not end settling
                 log.exception("settling pending responses failed; retrying")
                 settled = 0
+            if settled < self.batch_size and time.monotonic() >= self.next_prune:
+                self.prune()
             # A full batch means more may be waiting: go on after a breath that lets the
             # submissions queued behind the write lock through; otherwise wait the interval.
             pause = BREATH_SECONDS if settled >= self.batch_size else self.interval
@@ -92,6 +98,26 @@ class Settler(threading.Thread):
         ):
             return 0  # run() removes the session: no snapshot is held while waiting
         return settle_pending(self.batch_size, max_batches=1, wait=False)
+
+    def prune(self) -> None:
+        """Housekeeping in a quiet moment (no full batch waiting), about once an hour."""
+        from survey_app.services.housekeeping import prune
+
+        self.next_prune = time.monotonic() + PRUNE_SECONDS
+        try:
+            with self.app.app_context():
+                try:
+                    pruned = prune(self.app.config)
+                    db.session.commit()
+                finally:
+                    db.session.remove()
+            log.info(
+                "pruned %s rate-limit windows, %s staff sessions",
+                pruned.rate_limit_windows,
+                pruned.staff_sessions,
+            )
+        except Exception:  # housekeeping may wait for the next hour; settling may not stop
+            log.exception("pruning rate limits and sessions failed")
 
     def stop(self) -> None:
         self.stopped.set()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from questionnaires.text import add_unsafe_text_problems
@@ -319,6 +319,22 @@ def touch_session(session_id: int, *, now: datetime | None = None) -> None:
             .where(StaffSession.id == session_id)
             .values(last_seen_at=now or utcnow())
         )
+
+
+def prune_staff_sessions(*, policy: SessionPolicy, now: datetime | None = None) -> int:
+    """Forget sessions no cookie can use any more (ended, or past their lifetime) for over a
+    day; returns how many. Sign-ins and sign-outs stay in the audit log."""
+    cutoff = (now or utcnow()) - timedelta(days=1)
+    return db.session.execute(
+        delete(StaffSession)
+        .where(
+            or_(
+                StaffSession.ended_at < cutoff,
+                StaffSession.started_at < cutoff - policy.lifetime,
+            )
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def end_session(session_row: StaffSession, *, now: datetime | None = None) -> None:

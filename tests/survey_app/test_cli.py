@@ -459,3 +459,32 @@ def test_seeding_keeps_every_index_and_constraint(runner, already_there):
     with pytest.raises(IntegrityError):  # the counts' primary key is back, and enforced
         db.session.execute(AnswerCount.__table__.insert(), twin)
     db.session.rollback()
+
+
+def test_prune_forgets_old_rate_limit_windows_and_dead_sessions_only(app, runner):
+    """What a cookie or a limit can still use stays; what none can is deleted."""
+    from datetime import timedelta
+
+    from survey_app.models import RateLimitHit, StaffSession
+    from survey_app.services.accounts import create_account, end_session, start_session
+    from survey_app.timeutil import utcnow
+
+    now = utcnow()
+    account = create_account("canbo", "correct horse battery", display_name="Cán bộ")
+    live, _ = start_session(account, now=now)
+    ended_long_ago, _ = start_session(account, now=now - timedelta(days=3))
+    end_session(ended_long_ago, now=now - timedelta(days=3))
+    start_session(account, now=now - timedelta(days=2))  # expired (8 hours) long ago
+    db.session.add_all(
+        [
+            RateLimitHit(key="qr-address:x", window_start=now - timedelta(days=2), hits=3),
+            RateLimitHit(key="qr-address:x", window_start=now - timedelta(minutes=5), hits=1),
+        ]
+    )
+    db.session.commit()
+    result = runner.invoke(args=["prune"])
+    assert result.exit_code == 0, result.output
+    assert "rate-limit windows removed: 1; staff sessions removed: 2" in result.output
+    db.session.expire_all()
+    assert db.session.scalars(select(StaffSession.id)).all() == [live.id]
+    assert db.session.scalar(select(func.count()).select_from(RateLimitHit)) == 1
