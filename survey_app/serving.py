@@ -27,10 +27,6 @@ from typing import Any
 import waitress
 from flask import Flask
 
-# The largest request body the app takes: a file upload (UPLOAD_MAX_BYTES in web/admin.py,
-# web/exports.py and web/annual.py). The app holds everything else to MAX_CONTENT_LENGTH itself.
-MAX_REQUEST_BODY_BYTES = 2 * 1024 * 1024
-
 WAITRESS_SETTINGS: dict[str, Any] = {
     # Threads running the app. Its Python holds one lock, so more threads add no CPU; they let a
     # slow request (an export, an annual report) run beside quick ones, and let others go on
@@ -44,15 +40,21 @@ WAITRESS_SETTINGS: dict[str, Any] = {
     # idle keep-alive), looked for every cleanup_interval seconds.
     "channel_timeout": 30,
     "cleanup_interval": 5,
-    # A larger Content-Length is refused with 413 before any of the body is read.
-    "max_request_body_size": MAX_REQUEST_BODY_BYTES,
 }
 
 
 def serve(app: Flask, *, host: str, port: int) -> None:
-    """Serve `app` on host:port until interrupted, printing one line per request."""
+    """Serve `app` on host:port until interrupted, printing one line per request. A body over
+    the largest the app takes (an upload: UPLOAD_MAX_CONTENT_LENGTH; the app holds everything
+    else to MAX_CONTENT_LENGTH itself) is refused with 413 before any of it is read."""
     logging.getLogger("waitress").setLevel(logging.INFO)  # "Serving on http://…"
-    waitress.serve(AccessLog(app), host=host, port=port, **WAITRESS_SETTINGS)
+    waitress.serve(
+        AccessLog(app),
+        host=host,
+        port=port,
+        max_request_body_size=app.config["UPLOAD_MAX_CONTENT_LENGTH"],
+        **WAITRESS_SETTINGS,
+    )
 
 
 class AccessLog:
