@@ -61,3 +61,18 @@ def key_client(app, unit: Unit, purpose: str = "submit_responses") -> KeyClient:
 def api_client(app, tree) -> KeyClient:
     """A partner app's client: an API key that submits responses for the whole test province."""
     return key_client(app, tree.province)
+
+
+@pytest.fixture
+def one_minute(monkeypatch):
+    """The clock stopped inside one minute for the rate limits and submissions: a limit counted
+    per minute cannot see its window turn in the middle of a test."""
+    from datetime import timedelta
+
+    from survey_app.services import ratelimit, submissions
+    from survey_app.timeutil import utcnow
+
+    stopped = utcnow().replace(second=0, microsecond=0) + timedelta(seconds=30)
+    for module in (ratelimit, submissions):
+        monkeypatch.setattr(module, "utcnow", lambda: stopped)
+    return stopped

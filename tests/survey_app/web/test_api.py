@@ -227,7 +227,7 @@ def test_only_kiosks_may_backdate_a_response(api_client):
     assert stored()[0] == 2
 
 
-def test_a_key_is_limited_per_minute_in_all_its_units(app, tree):
+def test_a_key_is_limited_per_minute_in_all_its_units(app, tree, one_minute):
     """Every attempt counts, a refused payload too; the count and the INSERT are one
     transaction."""
     app.config["API_KEY_SUBMISSIONS_PER_MINUTE"] = 3
