@@ -11,7 +11,7 @@ memory follows the page size, not the number of responses.
   holds at most 1,048,576 rows: beyond that, use CSV.
 
 Every text cell is written without the characters no text may hold (questionnaires/text.py):
-rows stored before that rule, or by older versions, still export, and openpyxl refuses control
+rows stored before the rule applied at the door still export, and openpyxl refuses control
 characters. A text cell that a spreadsheet could read as a formula is made inert with an
 apostrophe (OWASP "CSV injection"): in XLSX a cell starting with = + - @ or a tab (a carriage
 return is a line break by then); in CSV also every place where a cell could start when a

@@ -331,8 +331,9 @@ def storing_connection() -> Iterator[Connection | DriverConnection]:
 @dataclass(frozen=True)
 class Quota:
     """A client's allowance of submissions (`limit`, counted under `key`), counted on the
-    storing connection before the payload is checked: one write transaction with the INSERT,
-    not two (on SQLite a second turn for the write lock halved what a key's burst got). The
+    storing connection before the payload is checked. On SQLite the count and the INSERT are one
+    write transaction, so the write lock is taken once per submission; on PostgreSQL each
+    statement commits by itself, and the count's table is unlogged (no wait for the disk). The
     first count of each window also writes the API key's `last_used_at` (`api_key_id`)."""
 
     key: str

@@ -49,7 +49,7 @@ def apply_problems(form, problems: dict[str, list[str]]) -> None:
 
 class BoundedIntegerField(IntegerField):
     """WTForms' IntegerField, refusing a number beyond MAX_INTEGER as "not a valid integer"
-    (data None): a longer one overflowed NumberRange (`math.isnan`) or the database driver."""
+    (data None): a longer one overflows NumberRange (`math.isnan`) and the database driver."""
 
     def process_formdata(self, valuelist):
         super().process_formdata(valuelist)

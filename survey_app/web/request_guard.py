@@ -9,9 +9,9 @@ client sends are answered 400, naming the parameter, before any view or database
 - JSON bodies are checked where they are read (web/jsonbody.py).
 - `<int:…>` route arguments are at most MAX_INTEGER: a larger number matches no route (404).
 
-PostgreSQL refuses NUL in text outright, which became a 500 wherever a parameter reached a query;
-CR/LF in `next=` broke the Location header of the redirect after sign-in; a number beyond an
-INTEGER column overflowed the database driver.
+Why each: PostgreSQL refuses NUL in text outright, which would be a 500 wherever a parameter
+reaches a query; CR/LF in `next=` would break the Location header of the redirect after sign-in;
+a number beyond an INTEGER column overflows the database driver.
 """
 
 import re
