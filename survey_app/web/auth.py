@@ -151,47 +151,30 @@ def staff_required(view: Callable) -> Callable:
     return wrapper
 
 
-def manager_required(view: Callable) -> Callable:
-    """Staff who manage at least one subtree (or administrators); per-unit checks still apply."""
+def _role_required(role: str, allowed: Callable[[], bool]) -> Callable[[Callable], Callable]:
+    """A decorator for staff views that `allowed()` admits; everybody else signed in gets 404,
+    as if the page did not exist. Per-unit checks still apply in the view."""
 
-    @wraps(view)
-    @staff_required
-    def wrapper(*args, **kwargs):
-        if not current_access().may_manage_anything:
-            abort(404)
-        return view(*args, **kwargs)
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        @staff_required
+        def wrapper(*args, **kwargs):
+            if not allowed():
+                abort(404)
+            return view(*args, **kwargs)
 
-    wrapper.required_role = "manager"
-    return wrapper
+        wrapper.required_role = role
+        return wrapper
 
-
-def officer_required(view: Callable) -> Callable:
-    """Staff who serve at counters (officers, managers, administrators); per-unit checks still
-    apply. Viewers get 404."""
-
-    @wraps(view)
-    @staff_required
-    def wrapper(*args, **kwargs):
-        if not current_access().may_serve_anywhere:
-            abort(404)
-        return view(*args, **kwargs)
-
-    wrapper.required_role = "officer"
-    return wrapper
+    return decorator
 
 
-def admin_required(view: Callable) -> Callable:
-    """Administrators only; others get 404, as if the page did not exist."""
-
-    @wraps(view)
-    @staff_required
-    def wrapper(*args, **kwargs):
-        if not current_user.is_administrator:
-            abort(404)
-        return view(*args, **kwargs)
-
-    wrapper.required_role = "administrator"
-    return wrapper
+# Staff who manage at least one subtree (or administrators).
+manager_required = _role_required("manager", lambda: current_access().may_manage_anything)
+# Staff who serve at counters: officers, managers, administrators.
+officer_required = _role_required("officer", lambda: current_access().may_serve_anywhere)
+# Administrators only.
+admin_required = _role_required("administrator", lambda: current_user.is_administrator)
 
 
 class LoginForm(FlaskForm):
