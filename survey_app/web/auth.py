@@ -40,6 +40,7 @@ from survey_app.services.accounts import (
     touch_session,
 )
 from survey_app.services.audit import record_event
+from survey_app.timeutil import utcnow
 
 bp = Blueprint("auth", __name__)
 
@@ -201,7 +202,8 @@ def login():
     if form.validate_on_submit():
         policy = LoginPolicy.from_config(current_app.config)
         address = client_address() or "unknown"
-        retry_after = count_sign_in_attempt(form.username.data, address, policy=policy)
+        now = utcnow()  # one moment: a success takes the attempt back from the same window
+        retry_after = count_sign_in_attempt(form.username.data, address, policy=policy, now=now)
         db.session.commit()  # the attempt counts, whatever the password check finds
         result = authenticate(
             form.username.data,
@@ -209,6 +211,7 @@ def login():
             address=address,
             retry_after=retry_after,
             policy=policy,
+            now=now,
         )
         if result.account is None:
             record_event(

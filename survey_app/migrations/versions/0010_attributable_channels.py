@@ -96,6 +96,9 @@ def upgrade():
 
 
 def downgrade():
+    # Serials, sample codes and dossier codes are unique per unit from 0010 on: if two units
+    # have used the same one since, the unique constraints of 0009 cannot be restored until one
+    # of the two is renamed or removed (the downgrade then stops with the database's error).
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE rate_limit_hits SET LOGGED")
 
