@@ -8,7 +8,7 @@ import pytest
 from survey_app.errors import NotFound, ValidationError
 from survey_app.extensions import db
 from survey_app.models import Kiosk, Response
-from survey_app.services.accounts import create_account
+from survey_app.services.accounts import add_scope, create_account
 from survey_app.services.kiosks import (
     KioskRefused,
     authenticate_kiosk,
@@ -28,7 +28,12 @@ from survey_app.services.submissions import SubmissionPolicy
 from tests.survey_app.payloads import quick_payload
 
 SECRET = "testing-not-secret"
-CONFIG = {"KIOSK_IDLE_SECONDS": 30, "KIOSK_THANKS_SECONDS": 5, "KIOSK_HEARTBEAT_SECONDS": 60}
+CONFIG = {
+    "KIOSK_IDLE_SECONDS": 30,
+    "KIOSK_PROMPT_SECONDS": 20,
+    "KIOSK_THANKS_SECONDS": 5,
+    "KIOSK_HEARTBEAT_SECONDS": 60,
+}
 
 
 @pytest.fixture
@@ -113,12 +118,14 @@ def test_heartbeat_records_the_tablet_and_config_names_the_place(kiosk_and_token
         "content_hash": config["questionnaire"]["content_hash"],
     }
     assert config["officer"] is None and config["idle_seconds"] == 30
+    assert config["prompt_seconds"] == 20
 
 
 def test_responses_are_attributed_to_the_officer_on_duty_when_given(kiosk_and_token, tree):
     kiosk, token = kiosk_and_token
     enrol(token, secret_key=SECRET)
     officer = create_account("officer", "a long password here", display_name="Nguyễn Văn A")
+    add_scope(officer, tree.ward, "officer")  # only who may serve at the counter is credited
     officer.title = "Công chức Tư pháp – Hộ tịch"
     now = datetime.now(UTC)
     start_duty(officer, tree.q1, now=now - timedelta(hours=2))
@@ -160,6 +167,7 @@ def test_officer_figures_are_withheld_below_min_n(kiosk_and_token, tree):
     kiosk, token = kiosk_and_token
     enrol(token, secret_key=SECRET)
     officer = create_account("officer", "a long password here", display_name="Trần Thị B")
+    add_scope(officer, tree.ward, "officer")
     start_duty(officer, tree.q1, now=datetime.now(UTC) - timedelta(minutes=5))
     for rating in (1, 2, 3, 3):
         submit_kiosk_response(
