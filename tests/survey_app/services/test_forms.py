@@ -157,14 +157,8 @@ def test_kept_answers_are_checked_again_without_asking_for_missing_ones(definiti
 
 
 def test_the_error_summary_links_each_message_to_its_field(definitions):
-    quick = definitions["quick-rating"]
-    view = build_form(
-        quick,
-        locale="vi",
-        place_name="X",
-        errors={"rating": ["Chọn một"], "reason_text": ["Quá dài"]},
-        form_errors=["Chung"],
-    )
+    errors = {"rating": ["Chọn một"], "reason_text": ["Quá dài"]}
+    view = build_form(definitions["quick-rating"], locale="vi", place_name="X", errors=errors)
     assert [(link.target, str(link.message)) for link in view.error_links] == [
         ("q-rating-1", "Chọn một"),
         ("q-reason_text-input", "Quá dài"),

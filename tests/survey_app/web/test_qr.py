@@ -408,17 +408,9 @@ def test_a_comment_after_a_good_rating_is_sent_back_with_the_reason(client, doss
     token = issue(client, dossier_key).json["token"]
     form = client.get(f"/d/{token}").get_data(as_text=True)
     assert form.count("Chỉ trả lời nếu Ông/Bà đã chọn “Không hài lòng” ở trên.") == 2
-    cid = client_id(form)
-    sent = client.post(
-        f"/d/{token}",
-        data={
-            "client_id": cid,
-            "version": "1",
-            "q_rating": "2",
-            "q_reasons": "1",
-            "q_reason_text": "Chờ hơi lâu",
-        },
-    )
+    given = {"client_id": client_id(form), "version": "1", "q_reasons": "1"}
+    given["q_reason_text"] = "Chờ hơi lâu"
+    sent = client.post(f"/d/{token}", data={**given, "q_rating": "2"})
     html = sent.get_data(as_text=True)
     assert sent.status_code == 422 and "Cảm ơn" not in html
     for key in ("reasons", "reason_text"):
@@ -429,16 +421,7 @@ def test_a_comment_after_a_good_rating_is_sent_back_with_the_reason(client, doss
     )
     assert count(Response) == 0
     assert committed().scalar(sa.select(DossierRating.used_at)) is None
-    fixed = client.post(
-        f"/d/{token}",
-        data={
-            "client_id": cid,
-            "version": "1",
-            "q_rating": "1",
-            "q_reasons": "1",
-            "q_reason_text": "Chờ hơi lâu",
-        },
-    )
+    fixed = client.post(f"/d/{token}", data={**given, "q_rating": "1"})
     assert fixed.status_code == 302
     answers = dict(committed().execute(sa.select(Answer.question_key, Answer.value)).all())
     assert answers == {"rating": 1, "reasons": 1, "reason_text": None}
