@@ -133,6 +133,15 @@ def test_other_text_without_ticking_other_is_sent_back_not_dropped(client, tree)
     assert ticked.headers["Location"].endswith(f"/a/{code}/page/3")
 
 
+def test_a_wrong_sample_code_is_summarised_with_a_link_to_its_box(client, tree):
+    import_sample_codes(tree.ward, YEAR, "code\nH1\n")
+    code = new_link(tree, requires_sample_code=True)
+    html = client.post(f"/a/{code}", data={"sample_code": "nope"}).get_data(as_text=True)
+    assert "<title>Lỗi: " in html
+    assert 'href="#sample_code"' in html and 'id="sample_code"' in html
+    assert 'id="sample_code-errors"' in html
+
+
 def test_the_start_page_says_how_long_the_form_takes(client, tree):
     code = new_link(tree)
     html = client.get(f"/a/{code}").get_data(as_text=True)
