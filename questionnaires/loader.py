@@ -293,7 +293,7 @@ def _build(doc: DefinitionDoc) -> Definition:
         index=index,
         headline=doc.headline,
         pages=tuple(
-            Page(p.key, LocalizedText(p.title.vi, p.title.en), tuple(p.questions))
+            Page(p.key, LocalizedText(p.title.vi, p.title.en), tuple(p.questions), _text(p.note))
             for p in doc.pages
         ),
         content_hash=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),

@@ -124,11 +124,13 @@ class IndexSpec:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One screen of a kiosk or one step of a multi-page form."""
+    """One screen of a kiosk or one step of a multi-page form; `note` is printed below the title
+    (what the paper form prints under a question's stem)."""
 
     key: str
     title: LocalizedText
     questions: tuple[str, ...]
+    note: LocalizedText | None = None
 
 
 @dataclass(frozen=True, slots=True)

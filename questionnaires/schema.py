@@ -166,6 +166,7 @@ class IndexDoc(_Doc):
 class PageDoc(_Doc):
     key: Key
     title: LocalizedTextDoc
+    note: LocalizedTextDoc | None = None
     questions: list[Key] = Field(min_length=1, max_length=MAX_QUESTIONS)
 
 

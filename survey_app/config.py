@@ -120,6 +120,10 @@ class Config:
     QR_LIMIT_PER_ADDRESS = 200
     QR_LIMIT_PER_ADDRESS_AT_A_PLACE = 20
     QR_LIMIT_WINDOW_MINUTES = 60
+    # One rating per visit: a poster form's id is kept in the browser's session this long, so the
+    # page reached with the back button after sending, or the form sent again, stores nothing more
+    # (a visit to a counter, waiting included, is within an hour; a rating later is a new visit).
+    QR_VISIT_MINUTES = 60
 
 
 class DevelopmentConfig(Config):

@@ -12,13 +12,23 @@ API
   (None: every page, one section each). `values` is an answers mapping (question key → int,
   list of ints, or text) to show as chosen (after a refused submit, or a draft); `errors` maps a
   question key to messages shown next to that question; `form_errors` are shown above the form.
-  The `[ĐPV]` token of question texts is replaced by `place_name`.
-- `read_form(definition, formdata, *, page_keys=None, previous=None) -> FormReading`: reads the
-  submitted fields of those pages (a werkzeug MultiDict, e.g. `request.form`). `.answers` is the
+  The `[ĐPV]` token of question texts is replaced by `place_name`. `.error_links` lists each
+  message next to a question with the control to go to (the error summary); a question asked
+  only after some choice carries a `condition_hint` saying which.
+- `read_form(definition, formdata, *, page_keys=None, previous=None, locale="vi",
+  place_name=None) -> FormReading`: reads the submitted fields of those pages (a werkzeug
+  MultiDict, e.g. `request.form`). `.answers` is the
   mapping for the payload's "answers"; `.errors` maps question keys to messages (translated, for
-  people) and is empty when the page may be submitted; `.values` is what to show again. A question
-  whose `show_if` condition is not met is dropped silently (without JavaScript every question is
-  shown); `previous` holds answers from earlier pages, so that conditions on them are judged.
+  people) and is empty when the page may be submitted; `.values` is what to show again. An answer
+  to a question whose `show_if` condition is not met (without JavaScript every question is shown)
+  is neither stored nor dropped: it comes back with a message naming the choice that asks it.
+  `previous` holds answers from earlier pages, so that conditions on them are judged; `locale`
+  and `place_name` word the messages.
+- `check_kept_answers(definition, values, *, page_keys=None, previous=None, locale="vi",
+  place_name=None) -> errors`: the problems of answers kept in a draft (a page left with the back
+  button while something on it needed fixing), for those answers only.
+- `estimated_minutes(definition, locale) -> int`: how long the whole questionnaire takes, to tell
+  people before they start.
 - `errors_from_problems(problems) -> (field_errors, form_errors)`: a `ValidationError.problems`
   from `submit_response` split into messages per question ("answers.<key>") and the rest.
 - `field_name(key)`: the HTML name of a question's field (`FIELD_PREFIX` + key); `field_id(key)`.
@@ -31,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
 
 from questionnaires import Definition, Question
 from questionnaires.text import clean_text
@@ -81,10 +92,25 @@ class FieldView:
     errors: tuple[Any, ...]
     show_if_question: str | None
     show_if_values: tuple[int, ...]
+    condition_hint: Any = None  # when the question is asked, for people without JavaScript
 
     @property
     def show_if_name(self) -> str | None:
         return field_name(self.show_if_question) if self.show_if_question else None
+
+    @property
+    def input_id(self) -> str:
+        """The id of the control an error summary's link moves to (the first option's)."""
+        return self.choices[0].id if self.choices else f"{self.id}-input"
+
+
+@dataclass(frozen=True)
+class ErrorLink:
+    """One line of the error summary: a message, its question, and the control to go to."""
+
+    target: str
+    question: str
+    message: Any
 
 
 @dataclass(frozen=True)
@@ -92,6 +118,7 @@ class SectionView:
     key: str
     title: str
     fields: tuple[FieldView, ...]
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +134,16 @@ class FormView:
     def has_errors(self) -> bool:
         return bool(self.form_errors) or any(f.errors for s in self.sections for f in s.fields)
 
+    @property
+    def error_links(self) -> tuple[ErrorLink, ...]:
+        """Every message shown next to a question, in the order of the form."""
+        return tuple(
+            ErrorLink(f.input_id, f.text, message)
+            for s in self.sections
+            for f in s.fields
+            for message in f.errors
+        )
+
 
 @dataclass
 class FormReading:
@@ -119,8 +156,22 @@ class FormReading:
         return not self.errors
 
 
-def _place(text: str, place_name: str) -> str:
-    return text.replace(PLACE_TOKEN, place_name)
+def _place(text: str, place_name: str | None) -> str:
+    return text if place_name is None else text.replace(PLACE_TOKEN, place_name)
+
+
+def _asking_choices(
+    definition: Definition, question: Question, locale: str, place_name: str | None
+) -> str:
+    """The choices that ask `question` (its show_if), quoted without their closing stop or colon:
+    “Không hài lòng”, “Qua hình thức khác (xin ghi cụ thể)”."""
+    condition = question.show_if
+    source = definition.question(condition.question)
+    return " / ".join(
+        f"“{_place(option.label.get(locale), place_name).rstrip(' .:')}”"
+        for option in source.options
+        if option.value in condition.values
+    )
 
 
 def _pages(definition: Definition, page_keys: Iterable[str] | None):
@@ -187,10 +238,21 @@ def build_form(
                     show_if_values=tuple(sorted(question.show_if.values))
                     if question.show_if
                     else (),
+                    condition_hint=_l(
+                        "Only if you chose %(choices)s above.",
+                        choices=_asking_choices(definition, question, locale, place_name),
+                    )
+                    if question.show_if
+                    else None,
                 )
             )
         sections.append(
-            SectionView(page.key, _place(page.title.get(locale), place_name), tuple(fields))
+            SectionView(
+                page.key,
+                _place(page.title.get(locale), place_name),
+                tuple(fields),
+                _place(page.note.get(locale), place_name) if page.note else None,
+            )
         )
     return FormView(
         key=definition.key,
@@ -217,6 +279,8 @@ def read_form(
     *,
     page_keys: Iterable[str] | None = None,
     previous: Mapping[str, Answer] | None = None,
+    locale: str = "vi",
+    place_name: str | None = None,
 ) -> FormReading:
     """Turn the submitted fields of `page_keys` into answers, with messages per question."""
     reading = FormReading()
@@ -225,10 +289,12 @@ def read_form(
         name = field_name(question.key)
         valid = question.valid_values()
         value: Answer | None = None
+        given: Answer | None = None  # what was sent, valid or not
         problem = None
         if question.type in ("scale", "single"):
             raw = formdata.get(name, "")
             if raw.strip():
+                given = raw
                 number = _whole_number(raw)
                 if number is None or number not in valid:
                     problem = _l("Choose one of the options.")
@@ -236,6 +302,7 @@ def read_form(
                     value = number
         elif question.type == "multi":
             raws = [r for r in formdata.getlist(name) if r.strip()]
+            given = raws or None
             numbers = [_whole_number(r) for r in raws]
             if any(n is None or n not in valid for n in numbers) or len(set(numbers)) != len(
                 numbers
@@ -246,6 +313,7 @@ def read_form(
         else:
             # Controls are removed, as from every citizen's text (services/answers.py).
             text = clean_text(formdata.get(name, "")).strip()
+            given = text or None
             if question.max_length and len(text) > question.max_length:
                 reading.values[question.key] = text
                 problem = _l(
@@ -259,7 +327,21 @@ def read_form(
             known.get(question.show_if.question)
         )
         if not asked:
-            continue  # shown to people without JavaScript, but not asked: the answer is dropped
+            # Shown to people without JavaScript (or kept after changing the choice that asks
+            # it): not an answer to store, and not one to drop unseen either.
+            if given is not None:
+                if value is not None:
+                    reading.values[question.key] = value
+                elif question.type == "text":
+                    reading.values[question.key] = given
+                reading.errors.setdefault(question.key, []).append(
+                    _l(
+                        "You did not choose %(choices)s above, so this answer would not be "
+                        "stored. Choose it above, or clear this answer.",
+                        choices=_asking_choices(definition, question, locale, place_name),
+                    )
+                )
+            continue
         if problem is not None:
             reading.errors.setdefault(question.key, []).append(problem)
             continue
@@ -273,6 +355,79 @@ def read_form(
         reading.answers[question.key] = value
         reading.values[question.key] = value
     return reading
+
+
+def _formdata(values: Mapping[str, Answer]) -> MultiDict:
+    """Answers as the fields of a submitted form (what `read_form` reads)."""
+    data = MultiDict()
+    for key, value in values.items():
+        for item in value if isinstance(value, list) else [value]:
+            data.add(field_name(key), str(item))
+    return data
+
+
+def check_kept_answers(
+    definition: Definition,
+    values: Mapping[str, Answer],
+    *,
+    page_keys: Iterable[str] | None = None,
+    previous: Mapping[str, Answer] | None = None,
+    locale: str = "vi",
+    place_name: str | None = None,
+) -> Messages:
+    """The messages `read_form` gives the kept `values` of `page_keys`, for the questions that
+    have a kept value (one not answered yet is asked when the page is sent)."""
+    wanted = {q.key for q in _questions(definition, page_keys)}
+    kept = {k: v for k, v in values.items() if k in wanted}
+    reading = read_form(
+        definition,
+        _formdata(kept),
+        page_keys=page_keys,
+        previous=previous,
+        locale=locale,
+        place_name=place_name,
+    )
+    return {key: messages for key, messages in reading.errors.items() if key in kept}
+
+
+# What a person is told a questionnaire takes, before starting: every text read at 200 words a
+# minute (Vietnamese writes each syllable as a word; 200 is careful reading on a phone, below
+# the ~240 of silent reading) plus 4 seconds to choose each answer. Over 10 minutes, the figure is
+# rounded to 5 minutes: it is an estimate, not a promise to the minute.
+READING_WORDS_PER_MINUTE = 200
+SECONDS_PER_CHOICE = 4
+
+
+def estimated_minutes(definition: Definition, locale: str) -> int:
+    """Whole minutes (at least 1; over 10, a multiple of 5) to read and answer every question of
+    `definition` that everybody is asked."""
+    words = len(definition.title.get(locale).split())
+    choices = 0
+    titles_read = set()
+    for page in definition.pages:
+        title = page.title.get(locale)
+        if title not in titles_read:  # a stem repeated on the pages of one question
+            words += len(title.split())
+            titles_read.add(title)
+        if page.note is not None:
+            words += len(page.note.get(locale).split())
+        scales_read = set()
+        for key in page.questions:
+            question = definition.question(key)
+            words += len(question.text.get(locale).split())
+            if question.note is not None:
+                words += len(question.note.get(locale).split())
+            if question.show_if is not None:
+                continue  # asked of some people only: its text is read, not answered
+            if question.type != "text":
+                choices += 1
+            # A scale's labels are read once a page; other options with their question.
+            if question.scale is None or question.scale.key not in scales_read:
+                words += sum(len(o.label.get(locale).split()) for o in question.options)
+            if question.scale is not None:
+                scales_read.add(question.scale.key)
+    minutes = (words * 60 / READING_WORDS_PER_MINUTE + choices * SECONDS_PER_CHOICE) / 60
+    return max(1, round(minutes)) if minutes <= 10 else 5 * round(minutes / 5)
 
 
 def errors_from_problems(problems: Mapping[str, list[str]]) -> tuple[Messages, list[str]]:

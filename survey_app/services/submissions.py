@@ -263,6 +263,11 @@ def submit_response(
     return SubmissionResult(response_id, created=True)
 
 
+def is_response_stored(response_id: uuid.UUID) -> bool:
+    """Whether a response with this id (a form's idempotency key) is already stored."""
+    return db.session.scalar(select(Response.id).where(Response.id == response_id)) is not None
+
+
 class DriverConnection:
     """A pooled connection of PostgreSQL's storing engine, used through the driver itself: the
     one INSERT of an API submission, compiled once, goes to psycopg as it is. SQLAlchemy's

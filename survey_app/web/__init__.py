@@ -30,11 +30,12 @@ def register_blueprints(app: Flask) -> None:
         qr,
         qr_admin,
     )
-    from survey_app.web.helpers import local_time
+    from survey_app.web.helpers import is_citizen_page, local_time
 
     auth.init_auth(app)
     app.jinja_env.globals["current_access"] = auth.current_access
     app.jinja_env.globals["local_time"] = local_time
+    app.jinja_env.globals["is_citizen_page"] = is_citizen_page
     app.register_blueprint(public.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

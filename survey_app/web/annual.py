@@ -2,7 +2,9 @@
 staff pages for its links, sampled households and response rates.
 
 The browser holds only the draft's random id, in the signed session cookie; the answers live in
-the draft (FormDraft) until the last page is submitted, so going back a page loses nothing.
+the draft (FormDraft) until the last page is submitted. Whatever a page is sent with (next, back,
+or next refused for a problem), what was typed on it is kept in the draft, problems included:
+going back loses nothing, and the page shown again names each kept answer's problem.
 """
 
 from datetime import timedelta
@@ -47,7 +49,12 @@ from survey_app.services.annual import (
     submit_draft,
 )
 from survey_app.services.annual_forms import get_page
-from survey_app.services.forms import build_form, read_form
+from survey_app.services.forms import (
+    build_form,
+    check_kept_answers,
+    estimated_minutes,
+    read_form,
+)
 from survey_app.services.questionnaires import (
     find_questionnaire_version,
     get_current_questionnaire,
@@ -122,6 +129,8 @@ def start(link_code: str):
                 "annual/start.html",
                 link=link,
                 definition=definition,
+                minutes=estimated_minutes(definition, current_locale_code()),
+                idle_minutes=current_app.config["ANNUAL_DRAFT_IDLE_MINUTES"],
                 text=_texts(link.unit),
                 problems=problems,
             ),
@@ -158,34 +167,47 @@ def page(link_code: str, page_number: int):
     if form_page is None:
         abort(404)
     page_keys = [form_page.page.key]
-    shown = dict(draft.answers)
-    problems: dict[str, list] = {}
+    locale = current_locale_code()
+    place = link.unit.place_name(locale)
+    earlier = {k: v for k, v in draft.answers.items() if k not in form_page.keys}
     if request.method == "POST":
-        earlier = {k: v for k, v in draft.answers.items() if k not in form_page.keys}
-        reading = read_form(definition, request.form, page_keys=page_keys, previous=earlier)
+        reading = read_form(
+            definition,
+            request.form,
+            page_keys=page_keys,
+            previous=earlier,
+            locale=locale,
+            place_name=place,
+        )
         problems = reading.errors
-        going_back = request.form.get("nav") == "back"
-        if going_back or not problems:
-            # Going back keeps what is valid on this page; the rest is asked again later.
-            save_draft_answers(draft, form_page.keys, reading.answers)
-            db.session.commit()
-            if going_back:
-                return redirect(
-                    url_for("annual.page", link_code=link.code, page_number=max(1, page_number - 1))
-                )
+        # Kept whatever the button, problems included, so that nothing typed is lost.
+        save_draft_answers(draft, form_page.keys, reading.values)
+        db.session.commit()
+        if request.form.get("nav") == "back":
+            return redirect(
+                url_for("annual.page", link_code=link.code, page_number=max(1, page_number - 1))
+            )
+        if not problems:
             if not form_page.is_last:
                 return redirect(
                     url_for("annual.page", link_code=link.code, page_number=page_number + 1)
                 )
             return _submit(link, draft)
-        shown = {**earlier, **reading.values}
-    locale = current_locale_code()
+    else:
+        problems = check_kept_answers(
+            definition,
+            draft.answers,
+            page_keys=page_keys,
+            previous=earlier,
+            locale=locale,
+            place_name=place,
+        )
     view = build_form(
         definition,
         locale=locale,
-        place_name=link.unit.place_name(locale),
+        place_name=place,
         page_keys=page_keys,
-        values=shown,
+        values=draft.answers,
         errors=problems,
     )
     return _no_store(
@@ -196,7 +218,7 @@ def page(link_code: str, page_number: int):
                 page=form_page,
                 form=view,
             ),
-            422 if problems else 200,
+            422 if problems and request.method == "POST" else 200,
         )
     )
 
@@ -216,9 +238,9 @@ def _submit(link: AnnualLink, draft):
         session.pop(DRAFT_KEY, None)
         return render_template("annual/already_answered.html", link=link), 200
     except ValidationError as error:
+        # A kept answer with a problem: its page names it (check_kept_answers).
         db.session.rollback()
         first_bad = _first_page_with_problem(_definition_of(draft), error.problems)
-        flash(_("Some answers need correcting."), "error")
         return redirect(url_for("annual.page", link_code=link.code, page_number=first_bad))
     db.session.commit()
     if session.get(DRAFT_KEY) == draft_id:

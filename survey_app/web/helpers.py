@@ -4,7 +4,7 @@ service's public links, and whole numbers read from forms."""
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app, url_for
+from flask import current_app, request, url_for
 from flask_babel import get_locale
 from wtforms import IntegerField
 
@@ -15,6 +15,17 @@ from survey_app.timeutil import as_utc
 def current_locale_code() -> str:
     """ "vi" or "en", as chosen for this request."""
     return str(get_locale())
+
+
+# Where citizens are sent by a poster, a dossier receipt or an annual-survey letter. Their pages
+# link only to pages of their own: the front page and everything past it is for staff and
+# developers (the API's raw JSON among them).
+CITIZEN_PATH_PREFIXES = ("/r/", "/d/", "/qr/", "/a/")
+
+
+def is_citizen_page() -> bool:
+    """Whether this request's page is one citizens reach (its errors included)."""
+    return request.path.startswith(CITIZEN_PATH_PREFIXES)
 
 
 def local_time(moment: datetime | None) -> str:

@@ -2,11 +2,14 @@
 (/d/<token>), the thank-you page, and the API the dossier system asks for codes with.
 
 The form is plain HTML (services/forms.py renders it; static/js/form.js only improves it), works
-without JavaScript, and is CSRF-protected by the app-wide CSRFProtect. Each render carries a
-client UUID, so a double submit (back button, double tap) stores one response.
+without JavaScript, and is CSRF-protected by the app-wide CSRFProtect. Its client UUID is the
+response's idempotency key: a poster form's is this browser's visit, kept in the session cookie
+for QR_VISIT_MINUTES, so the page reached with the back button after thanks, or sent again, says
+the rating was recorded and stores nothing more (with or without JavaScript).
 """
 
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -51,7 +54,11 @@ from survey_app.services.questionnaires import (
     get_current_questionnaire,
 )
 from survey_app.services.ratelimit import Limit, address_key, count_hit_sliding
-from survey_app.services.submissions import SubmissionPolicy, submit_response
+from survey_app.services.submissions import (
+    SubmissionPolicy,
+    is_response_stored,
+    submit_response,
+)
 from survey_app.services.units import find_counter, find_unit_by_code
 from survey_app.web.auth import client_address, current_access
 from survey_app.web.helpers import current_locale_code, public_url
@@ -60,6 +67,8 @@ from survey_app.web.jsonbody import read_json_object
 bp = Blueprint("qr", __name__)
 
 BROWSER_ID_KEY = "qr_browser"
+# poster code -> [form id, when issued or sent (epoch seconds), sent]: this browser's visits.
+VISITS_KEY = "qr_visits"
 DOSSIER_FIELDS = frozenset({"dossier_code", "unit", "counter"})
 
 
@@ -78,7 +87,14 @@ def _message(title, message, status: int):
 
 
 def _render_form(
-    target: Target, definition, *, status=200, values=None, errors=None, form_errors=()
+    target: Target,
+    definition,
+    *,
+    client_id: str | None = None,
+    status=200,
+    values=None,
+    errors=None,
+    form_errors=(),
 ):
     form = build_form(
         definition,
@@ -88,14 +104,27 @@ def _render_form(
         errors=errors,
         form_errors=form_errors,
     )
-    client_id = request.form.get("client_id") if request.method == "POST" else None
+    if request.method == "POST":
+        client_id = _valid_uuid(request.form.get("client_id"))
     return render_template(
         "qr/form.html",
         form=form,
         target=target,
         locale=current_locale_code(),
-        client_id=_valid_uuid(client_id) or str(uuid.uuid4()),
+        client_id=client_id or str(uuid.uuid4()),
     ), status
+
+
+def _recorded(status: int = 200):
+    """This visit's rating is stored already: say so, store nothing."""
+    return _message(
+        _l("Your rating has been recorded"),
+        _l(
+            "This phone has already sent a rating for this visit, and it was recorded. "
+            "Nothing more was stored. Thank you!"
+        ),
+        status,
+    )
 
 
 def _valid_uuid(value: str | None) -> str | None:
@@ -122,6 +151,34 @@ def _browser_id() -> str:
     return session[BROWSER_ID_KEY]
 
 
+def _visits() -> dict[str, list]:
+    """This browser's poster visits still within QR_VISIT_MINUTES (older ones are forgotten)."""
+    horizon = time.time() - current_app.config["QR_VISIT_MINUTES"] * 60
+    kept = session.get(VISITS_KEY)
+    return {
+        code: visit
+        for code, visit in (kept.items() if isinstance(kept, dict) else ())
+        if isinstance(visit, list) and len(visit) == 3 and visit[1] > horizon
+    }
+
+
+def _poster_visit(poster_code: str) -> tuple[str, bool]:
+    """(the form id of this browser's visit at the poster, whether its rating is stored); a new
+    id when there is no visit yet or the last one is over."""
+    visits = _visits()
+    visit = visits.get(poster_code)
+    if visit is None:
+        visit = visits[poster_code] = [str(uuid.uuid4()), time.time(), False]
+        session[VISITS_KEY] = visits
+    return visit[0], visit[2]
+
+
+def _remember_sent(poster_code: str, client_id: str) -> None:
+    visits = _visits()
+    visits[poster_code] = [client_id, time.time(), True]
+    session[VISITS_KEY] = visits
+
+
 def _within_limits(target: Target) -> bool:
     """Count this submission per browser, per address and per address at the target's unit and
     counter (sliding windows, so twice a limit cannot pass across a window's edge); False when
@@ -141,10 +198,25 @@ def _within_limits(target: Target) -> bool:
     return all(counted)
 
 
-def _submit(target: Target, *, rate_limited: bool, dossier_rating_id: int | None = None):
-    """Read, check and store the posted form; re-render it with messages when it needs fixing."""
+def _submit(
+    target: Target,
+    *,
+    rate_limited: bool,
+    dossier_rating_id: int | None = None,
+    poster_code: str | None = None,
+):
+    """Read, check and store the posted form; re-render it with messages when it needs fixing.
+    A form whose id is stored already (sent again from the back button) stores nothing more."""
+    client_id = _valid_uuid(request.form.get("client_id")) or str(uuid.uuid4())
+    if is_response_stored(uuid.UUID(client_id)):
+        if poster_code is not None:
+            _remember_sent(poster_code, client_id)
+        return _recorded()
     _, definition = _definition_for_post(target.questionnaire_key)
-    reading = read_form(definition, request.form)
+    locale = current_locale_code()
+    reading = read_form(
+        definition, request.form, locale=locale, place_name=target.unit.place_name(locale)
+    )
     form_errors = []
     if reading.ok and not reading.answers:
         form_errors.append(_l("Please answer at least one question before sending."))
@@ -161,7 +233,7 @@ def _submit(target: Target, *, rate_limited: bool, dossier_rating_id: int | None
         db.session.rollback()  # nothing stored; the window's count is already at its limit
         return render_template("qr/limited.html"), 429
     payload = {
-        "id": _valid_uuid(request.form.get("client_id")) or str(uuid.uuid4()),
+        "id": client_id,
         "questionnaire": definition.key,
         "version": definition.version,
         "unit": target.unit.code,
@@ -171,7 +243,7 @@ def _submit(target: Target, *, rate_limited: bool, dossier_rating_id: int | None
     if target.counter is not None:
         payload["counter"] = target.counter.code
     try:
-        submit_response(
+        result = submit_response(
             payload,
             channel=target.channel,
             policy=SubmissionPolicy.from_config(current_app.config),
@@ -190,13 +262,18 @@ def _submit(target: Target, *, rate_limited: bool, dossier_rating_id: int | None
             form_errors=others,
         )
     except Conflict:
-        # The same page sent again with changed answers (back button): the first one counts.
+        # Stored meanwhile by a request of its own (two taps at once): the first one counts.
         db.session.rollback()
-        return redirect(url_for(".thanks"))
+        return _recorded()
+    if not result.created:
+        db.session.rollback()
+        return _recorded()
     if dossier_rating_id is not None and not mark_dossier_rated(dossier_rating_id):
         db.session.rollback()  # another request used the code first: nothing of this one stays
         return _already_rated(409)
     db.session.commit()
+    if poster_code is not None:
+        _remember_sent(poster_code, client_id)
     return redirect(url_for(".thanks"))
 
 
@@ -230,10 +307,13 @@ def poster_form(poster_code: str):
         )
     target = Target(poster.unit, poster.counter, poster.questionnaire_key, "qr_counter")
     if request.method == "POST":
-        return _submit(target, rate_limited=True)
+        return _submit(target, rate_limited=True, poster_code=poster.code)
     _browser_id()
+    client_id, sent = _poster_visit(poster.code)
+    if sent:
+        return _recorded()
     _, definition = get_current_questionnaire(target.questionnaire_key)
-    return _render_form(target, definition)
+    return _render_form(target, definition, client_id=client_id)
 
 
 @bp.get("/qr/thanks")

@@ -74,6 +74,84 @@ def test_a_household_completes_the_annual_form_going_back_a_page(
     assert {"c1_1", "c2", "comment", "gender"} <= keys
 
 
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_nothing_typed_is_lost_going_back_or_in_an_other_box(
+    live_server, new_context, tree, javascript
+):
+    """A 1,099-character comment refused for its length, then "Quay lại": coming back, the text
+    is there with its message, the summary focused (with JavaScript). Câu 2's "other" box typed
+    in without "Qua hình thức khác" ticked: the page says so next to it and moves on only once
+    the box is ticked or cleared."""
+    link = create_link(tree.ward, YEAR)
+    db.session.commit()
+    page = new_context(**PHONE, java_script_enabled=javascript).new_page()
+    base = f"{live_server.url}/a/{link.code}"
+    page.goto(base)
+    page.locator("button[type=submit]").first.click()
+    expect(page).to_have_url(f"{base}/page/1")
+
+    comment = ("Ý kiến rất dài. " * 69)[:1098] + "."
+    page.goto(f"{base}/page/14")
+    page.locator("#q-comment-input").fill(comment)
+    page.locator("button[name=nav][value=next]").click()
+    expect(page.locator("#q-comment-errors")).to_contain_text("1099")
+    page.locator("button[name=nav][value=back]").click()
+    expect(page).to_have_url(f"{base}/page/13")
+    page.locator("button[name=nav][value=next]").click()
+    expect(page).to_have_url(f"{base}/page/14")
+    expect(page.locator("#q-comment-input")).to_have_value(comment)
+    expect(page.locator("#q-comment-errors")).to_contain_text("1099")
+    # The GOV.UK error summary: "Lỗi:" in the title, a link to the box, the focus on it.
+    assert page.title().startswith("Lỗi: ")
+    expect(page.locator("#form-errors a[href='#q-comment-input']")).to_be_visible()
+    if javascript:
+        expect(page.locator("#form-errors")).to_be_focused()
+
+    page.goto(f"{base}/page/2")
+    other = page.locator("#q-c2_other")
+    if javascript:
+        expect(other).to_be_hidden()
+        page.locator("label[for='q-c2-7']").click()
+        page.locator("#q-c2_other-input").fill("Tổ dân phố")
+        page.locator("label[for='q-c2-7']").click()  # unticked, text typed: still in view
+    else:
+        page.locator("#q-c2_other-input").fill("Tổ dân phố")
+    expect(other).to_be_visible()
+    page.locator("label[for='q-c2-1']").click()
+    page.locator("button[name=nav][value=next]").click()
+    expect(page).to_have_url(f"{base}/page/2")
+    expect(page.locator("#q-c2_other-errors")).to_contain_text(
+        "Ông/Bà chưa chọn “Qua hình thức khác (xin ghi cụ thể)” ở trên"
+    )
+    expect(page.locator("#q-c2_other-input")).to_have_value("Tổ dân phố")
+    page.locator("label[for='q-c2-7']").click()
+    page.locator("button[name=nav][value=next]").click()
+    expect(page).to_have_url(f"{base}/page/3")
+    page.locator("button[name=nav][value=back]").click()
+    expect(page.locator("#q-c2_other-input")).to_have_value("Tổ dân phố")
+    expect(page.locator("#q-c2-7")).to_be_checked()
+
+
+def test_the_annual_form_on_a_phone_has_large_targets_and_no_link_out(
+    live_server, new_context, tree
+):
+    link = create_link(tree.ward, YEAR)
+    db.session.commit()
+    page = new_context(**PHONE).new_page()
+    page.goto(f"{live_server.url}/a/{link.code}")
+    expect(page.locator("main")).to_contain_text("Phiếu gồm 15 trang, trả lời mất khoảng")
+    page.locator("button[type=submit]").first.click()
+    for selector in (".choice", ".lang a", "button"):
+        for i in range(page.locator(f"{selector}:visible").count()):
+            box = page.locator(f"{selector}:visible").nth(i).bounding_box()
+            assert box["height"] >= 48 and box["width"] >= 48, (selector, box)
+    hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.getAttribute('href'))")
+    assert all(h.startswith(("?lang=", "#")) for h in hrefs), hrefs
+    expect(page.locator("h1")).to_have_text(
+        re.compile(r"^Câu 1\. Xin Ông/Bà cho biết .*internet\)\?$")
+    )
+
+
 def clerk_page(live_server, new_context, tree, username):
     account = create_account(username, PASSWORD, display_name=username)
     add_scope(account, tree.ward, "manager")

@@ -25,6 +25,7 @@ SHIPPED = ("quick-rating", "sipas-annual", "sipas-counter")
 PUBLISHED = {
     ("quick-rating", 1): "1f1c29e8eec512cdfb084c01bdb11381f7abf3f70bf7fa84a8074c47ee5dfe36",
     ("sipas-annual", 1): "ed78aa40a2ab0f1dc09f733db3ed4e1b691525f5aa2a1652acab16c4037e6037",
+    ("sipas-annual", 2): "d8fc6842895fd5cc2c364dc4754b4d0fda6fbef49f828fba35af83e454683055",
     ("sipas-counter", 1): "ba99d637907ca231ee7a17246421dc9b597fabd242dac8d0c826b23b99c6a9cb",
 }
 
@@ -105,6 +106,8 @@ def _texts(definition: Definition):
         yield item.key, item.label
     for page in definition.pages:
         yield f"page {page.key}", page.title
+        if page.note:
+            yield f"page {page.key}.note", page.note
 
 
 @pytest.mark.parametrize("key", SHIPPED)
@@ -235,7 +238,8 @@ def _keys(definition: Definition, prefix: str) -> list[str]:
 
 
 def test_annual_counts(annual):
-    assert _keys(annual, "c1_") == [f"c1_{n}" for n in range(1, 10)]
+    # Câu 1 in the printed form's row order; each key keeps its policy (c1_7 is water, row 4).
+    assert _keys(annual, "c1_") == [f"c1_{n}" for n in (1, 2, 3, 7, 6, 4, 5, 8, 9)]
     assert _keys(annual, "c2") == ["c2", "c2_other"]
     assert _keys(annual, "c3_") == [f"c3_{n}" for n in range(1, 8)]
     assert _keys(annual, "c7_") == ["c7_1", "c7_2", "c7_3"]
@@ -294,7 +298,7 @@ def test_annual_scale_definitions(annual):
 def test_annual_single_and_multi_questions(annual):
     c2 = annual.question("c2")
     assert c2.type == "multi" and len(c2.options) == 7
-    assert c2.options[-1].label.vi == "Qua hình thức khác (ghi cụ thể)"
+    assert c2.options[-1].label.vi == "Qua hình thức khác (xin ghi cụ thể):"
     assert annual.question("c2_other").show_if == Condition("c2", frozenset({7}))
     assert annual.question("c4").type == "single" and len(annual.question("c4").options) == 4
     for key in ("c5", "c6"):
@@ -341,6 +345,61 @@ def test_annual_texts_are_verbatim(annual):
         assert annual.question(f"c9_{n:02d}").text.vi.startswith(
             "Chính quyền tổ chức thực hiện tốt chính sách "
         )
+
+
+# The stems as the 2026 ward form prints them (after "Câu N. "), with its own punctuation.
+VERBATIM_STEMS = {
+    "cau1": "Xin Ông/Bà cho biết mức độ quan tâm theo dõi của Ông/Bà đối với các chính sách công "
+    "trong bảng dưới đây (theo dõi thông qua cả hình thức đọc báo, nghe đài, xem trên ti vi, "
+    "trên mạng internet)?",
+    "c2": "Trong thời gian qua, Ông/Bà đã sử dụng kênh thông tin nào để theo dõi các chính sách "
+    "nêu ở Câu 1? (Chọn nhiều)",
+    "cau3": "Ông/Bà đánh giá mức độ phù hợp của các hình thức cơ quan nhà nước cung cấp thông tin "
+    "về các chính sách nêu ở Câu 1 đối với bản thân Ông/Bà như thế nào?",
+    "c4": "Trong thời gian tới, nếu cơ quan nhà nước tổ chức xin ý kiến người dân về chính sách "
+    "nêu ở Câu 1, Ông/Bà có tham gia góp ý kiến không?",
+    "c5": "Ông/Bà cảm nhận như thế nào về tình trạng công chức gây phiền hà, sách nhiễu cho người "
+    "dân trong quá trình giải quyết thủ tục hành chính hiện nay ở địa phương?",
+    "c6": "Ông/Bà suy nghĩ gì về tình trạng người dân phải đưa tiền ngoài quy định nộp phí lệ phí "
+    "(hay còn gọi là “tiền bôi trơn”, tiền “đút lót”) cho công chức trong quá trình giải quyết "
+    "thủ tục hành chính hiện nay ở địa phương?",
+    "cau7": "Ông/Bà đánh giá mức độ phù hợp của các hình thức giải quyết thủ tục hành chính đối "
+    "với bản thân Ông/Bà như thế nào?",
+    "cau8": "Xin Ông/Bà cho biết trải nghiệm của bản thân Ông/Bà đối với các nội dung trong bảng "
+    "dưới đây?",
+    "cau9": "Xin Ông/Bà cho biết mức độ hài lòng của Ông/Bà về các nội dung trong bảng bên dưới "
+    "đây:",
+    "cau10": "Xin Ông/Bà cho biết mức độ mong muốn của Ông/Bà đối với chính quyền địa phương "
+    "trong việc cải thiện chất lượng phục vụ người dân trên các nội dung trong bảng dưới đây?",
+}
+
+
+def test_annual_stems_are_verbatim(annual):
+    """A page holding rows is titled "Câu N. " and its stem; a one-question page's question is
+    the stem itself; no stem is abridged with "…"."""
+    titles = {page.key: page.title.vi for page in annual.pages}
+    for key, stem in VERBATIM_STEMS.items():
+        if key.startswith("cau9"):
+            pages = [k for k in titles if k.startswith("cau9")]
+            assert {titles[k] for k in pages} == {f"Câu 9. {stem}"}
+        elif key.startswith("cau"):
+            assert titles[key] == f"Câu {key.removeprefix('cau')}. {stem}", key
+        else:
+            assert annual.question(key).text.vi == stem, key
+    notes = {page.key: page.note for page in annual.pages}
+    assert notes["cau1"].vi.startswith("(“Chính sách” ở đây nói đến các quy định")
+    texts = [text.vi for _, text in _texts(annual)]
+    assert not [t for t in texts if "…" in t]
+    assert annual.question("c1_8").text.vi == "Chính sách an sinh, xã hội ở địa phương"
+    assert annual.question("c2").options[0].label.vi == "Qua loa phát thanh phường."
+    assert annual.question("c5").options[0].label.vi == (
+        "Không có công chức nào gây phiền hà, sách nhiễu cho người dân."
+    )
+    # Item 29 as printed: "đóng phí lệ phí", without a comma, as Câu 6 writes "nộp phí lệ phí".
+    assert annual.question("c9_29").text.vi == (
+        "Công chức yêu cầu người dân đóng phí lệ phí giải quyết thủ tục hành chính đúng theo "
+        "quy định."
+    )
 
 
 def test_annual_pages(annual):

@@ -183,7 +183,7 @@ def test_raw_multi_choice_is_joined_and_xlsx_matches(tree, tmp_path):
         {
             "id": str(uuid.uuid4()),
             "questionnaire": "sipas-annual",
-            "version": 1,
+            "version": 2,
             "unit": "P-W1",
             "submitted_at": moment.isoformat(),
             "answers": {"c2": [1, 3], "c9_01": 5, "comment": "+ tốt"},

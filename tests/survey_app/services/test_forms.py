@@ -6,7 +6,9 @@ from werkzeug.datastructures import MultiDict
 
 from survey_app.services.forms import (
     build_form,
+    check_kept_answers,
     errors_from_problems,
+    estimated_minutes,
     field_name,
     read_form,
 )
@@ -100,11 +102,35 @@ def test_bad_multi_choices_and_long_texts_are_refused(definitions):
     assert reading.values["reason_text"] == "x" * 501  # shown again to be shortened
 
 
-def test_a_question_not_asked_is_dropped_silently(definitions):
-    """Without JavaScript the reasons are shown even after a good rating: ignore them then."""
-    reading = read_form(definitions["quick-rating"], _form(rating=3, reasons=[2], reason_text="a"))
-    assert reading.ok
-    assert reading.answers == {"rating": 3}
+def test_an_answer_to_a_question_not_asked_is_sent_back_not_dropped(definitions):
+    """Without JavaScript the reasons and the comment are shown whatever the rating: given after
+    a good rating, they come back with a message naming the choice that asks them, never stored
+    or dropped in silence."""
+    quick = definitions["quick-rating"]
+    reading = read_form(quick, _form(rating=3, reasons=[2], reason_text=" chờ lâu "), locale="vi")
+    assert not reading.ok
+    assert set(reading.errors) == {"reasons", "reason_text"}
+    for key in ("reasons", "reason_text"):
+        assert "“Không hài lòng”" in str(reading.errors[key][0])
+    assert reading.values == {"rating": 3, "reasons": [2], "reason_text": "chờ lâu"}
+    english = read_form(quick, _form(rating=3, reason_text="slow"), locale="en")
+    assert "“Dissatisfied”" in str(english.errors["reason_text"][0])
+    view = build_form(quick, locale="vi", place_name="X", values=reading.values)
+    fields = {f.key: f for f in view.sections[0].fields}
+    assert [c.value for c in fields["reasons"].choices if c.checked] == [2]  # shown again
+    assert fields["reason_text"].text_value == "chờ lâu"
+
+
+def test_a_conditional_question_says_when_it_is_asked(definitions):
+    quick = build_form(definitions["quick-rating"], locale="vi", place_name="X")
+    fields = {f.key: f for f in quick.sections[0].fields}
+    assert fields["rating"].condition_hint is None
+    assert "“Không hài lòng”" in str(fields["reason_text"].condition_hint)
+    annual = definitions["sipas-annual"]
+    page = next(p for p in annual.pages if "c2_other" in p.questions)
+    view = build_form(annual, locale="vi", place_name="X", page_keys=[page.key])
+    other = next(f for f in view.sections[0].fields if f.key == "c2_other")
+    assert "“Qua hình thức khác" in str(other.condition_hint)
 
 
 def test_conditions_on_earlier_pages_use_previous_answers(definitions):
@@ -113,7 +139,40 @@ def test_conditions_on_earlier_pages_use_previous_answers(definitions):
     given = _form(c2_other="khác")
     with_previous = read_form(annual, given, page_keys=[page.key], previous={"c2": [7]})
     assert with_previous.answers == {"c2_other": "khác"}
-    assert read_form(annual, given, page_keys=[page.key]).answers == {}
+    without = read_form(annual, given, page_keys=[page.key])
+    assert without.answers == {} and list(without.errors) == ["c2_other"]
+    assert without.values == {"c2_other": "khác"}
+
+
+def test_kept_answers_are_checked_again_without_asking_for_missing_ones(definitions):
+    """A page shown again (after going back with a problem) names each kept answer's problem,
+    and only those: a question not answered yet is no problem until the page is sent."""
+    annual = definitions["sipas-annual"]
+    page = next(p for p in annual.pages if "comment" in p.questions)
+    problems = check_kept_answers(annual, {"comment": "x" * 1099, "c1_1": 3}, page_keys=[page.key])
+    assert list(problems) == ["comment"] and "1000" in str(problems["comment"][0])
+    assert check_kept_answers(annual, {"comment": "ok"}, page_keys=[page.key]) == {}
+    quick = definitions["quick-rating"]
+    assert check_kept_answers(quick, {}) == {}  # rating is required, but not asked yet
+
+
+def test_the_error_summary_links_each_message_to_its_field(definitions):
+    errors = {"rating": ["Chọn một"], "reason_text": ["Quá dài"]}
+    view = build_form(definitions["quick-rating"], locale="vi", place_name="X", errors=errors)
+    assert [(link.target, str(link.message)) for link in view.error_links] == [
+        ("q-rating-1", "Chọn một"),
+        ("q-reason_text-input", "Quá dài"),
+    ]
+    assert view.error_links[0].question.startswith("Ông/Bà đánh giá")
+
+
+def test_the_time_a_questionnaire_takes_is_estimated_from_its_texts(definitions):
+    """What a citizen is told before starting: reading at 200 words (syllables) a minute and 4
+    seconds to choose each answer; the verbatim annual form takes 15 to 20 minutes, the counter
+    form 3 to 5, the quick rating well under one."""
+    assert estimated_minutes(definitions["sipas-annual"], "vi") in (15, 20)
+    assert estimated_minutes(definitions["sipas-counter"], "vi") in range(3, 6)
+    assert estimated_minutes(definitions["quick-rating"], "vi") == 1
 
 
 def test_an_unknown_page_is_a_programming_error(definitions):

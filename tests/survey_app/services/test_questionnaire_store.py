@@ -164,7 +164,7 @@ def test_list_questionnaires_orders_by_key_then_version(app):
     assert listed == [
         ("quick-rating", 1),
         ("quick-rating", 2),
-        ("sipas-annual", 1),
+        ("sipas-annual", 2),
         ("sipas-counter", 1),
     ]
     assert db.session.scalar(select(func.count()).select_from(Questionnaire)) == 4

@@ -1,6 +1,7 @@
 """The annual survey over HTTP: the online multi-page form, paper entry, sample tracking, and the
 keyed forms in the figures API only when staff-entered forms are included."""
 
+import re
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -79,6 +80,88 @@ def test_a_household_answers_every_page_goes_back_and_submits(client, tree):
     # A second click on submit neither stores again nor errs: it shows the thanks page.
     replay = client.post(f"/a/{code}/page/15", data={"q_gender": "1"})
     assert replay.headers["Location"].endswith("/thanks") and count(Response) == 1
+
+
+def test_going_back_from_a_page_with_a_problem_keeps_what_was_typed(client, tree):
+    """A 1,099-character comment (the limit is 1,000) refused, then "Quay lại": the text is kept,
+    and the page shown again names its problem, with the summary linking to it."""
+    code = new_link(tree)
+    client.post(f"/a/{code}")
+    comment = ("Ý kiến rất dài. " * 69)[:1098] + "."
+    assert len(comment) == 1099
+    refused = client.post(f"/a/{code}/page/14", data={"q_comment": comment, "nav": "next"})
+    assert refused.status_code == 422
+    back = client.post(f"/a/{code}/page/14", data={"q_comment": comment, "nav": "back"})
+    assert back.headers["Location"].endswith(f"/a/{code}/page/13")
+    again = client.get(f"/a/{code}/page/14")
+    html = again.get_data(as_text=True)
+    assert again.status_code == 200
+    assert f">{comment}</textarea>" in html
+    assert 'id="q-comment-errors"' in html and "1000" in html
+    assert 'href="#q-comment-input"' in html and "<title>Lỗi: " in html
+    fixed = client.post(f"/a/{code}/page/14", data={"q_comment": comment[:1000], "nav": "next"})
+    assert fixed.headers["Location"].endswith(f"/a/{code}/page/15")
+    assert "Lỗi:" not in client.get(f"/a/{code}/page/14").get_data(as_text=True)
+
+
+def test_other_text_without_ticking_other_is_sent_back_not_dropped(client, tree):
+    """Câu 2's "other" box typed in without ticking "Qua hình thức khác": the page says so next
+    to the box and keeps the text (ticking "khác" for the household would invent an answer it did
+    not give); going back keeps it too, and a submit reaching the end still names it."""
+    code = new_link(tree)
+    client.post(f"/a/{code}")
+    page = client.post(
+        f"/a/{code}/page/2", data={"q_c2": "1", "q_c2_other": "Tổ dân phố", "nav": "next"}
+    )
+    html = page.get_data(as_text=True)
+    assert page.status_code == 422
+    errors = html[html.index('id="q-c2_other-errors"') :]
+    assert errors.index(
+        "Ông/Bà chưa chọn “Qua hình thức khác (xin ghi cụ thể)” ở trên"
+    ) < errors.index("</ul>")
+    assert ">Tổ dân phố</textarea>" in html
+    client.post(f"/a/{code}/page/2", data={"q_c2": "1", "q_c2_other": "Tổ dân phố", "nav": "back"})
+    done = client.post(f"/a/{code}/page/15", data={"q_gender": "1", "nav": "next"})
+    assert done.headers["Location"].endswith(f"/a/{code}/page/2")  # sent back to the problem
+    html = client.get(f"/a/{code}/page/2").get_data(as_text=True)
+    assert ">Tổ dân phố</textarea>" in html and 'id="q-c2_other-errors"' in html
+    assert count(Response) == 0
+    ticked = client.post(
+        f"/a/{code}/page/2",
+        data={"q_c2": ["1", "7"], "q_c2_other": "Tổ dân phố", "nav": "next"},
+    )
+    assert ticked.headers["Location"].endswith(f"/a/{code}/page/3")
+
+
+def test_a_wrong_sample_code_is_summarised_with_a_link_to_its_box(client, tree):
+    import_sample_codes(tree.ward, YEAR, "code\nH1\n")
+    code = new_link(tree, requires_sample_code=True)
+    html = client.post(f"/a/{code}", data={"sample_code": "nope"}).get_data(as_text=True)
+    assert "<title>Lỗi: " in html
+    assert 'href="#sample_code"' in html and 'id="sample_code"' in html
+    assert 'id="sample_code-errors"' in html
+
+
+def test_the_start_page_says_how_long_the_form_takes(client, tree):
+    code = new_link(tree)
+    html = client.get(f"/a/{code}").get_data(as_text=True)
+    assert "trang ngắn" not in html
+    assert re.search(r"Phiếu gồm 15 trang, trả lời mất khoảng (15|20) phút", html)
+
+
+def test_the_pages_show_the_verbatim_stems(client, tree):
+    code = new_link(tree)
+    client.post(f"/a/{code}")
+    first = client.get(f"/a/{code}/page/1").get_data(as_text=True)
+    assert (
+        "Câu 1. Xin Ông/Bà cho biết mức độ quan tâm theo dõi của Ông/Bà đối với các chính sách "
+        "công trong bảng dưới đây (theo dõi thông qua cả hình thức đọc báo, nghe đài, xem trên ti "
+        "vi, trên mạng internet)?</h1>"
+    ) in first
+    assert "“Chính sách” ở đây nói đến các quy định" in first
+    second = client.get(f"/a/{code}/page/2").get_data(as_text=True)
+    assert "Trong thời gian qua, Ông/Bà đã sử dụng kênh thông tin nào" in second
+    assert "…" not in first + second
 
 
 def test_a_used_sample_code_is_thanked_and_stores_nothing(client, tree):

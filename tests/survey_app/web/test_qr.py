@@ -112,14 +112,46 @@ def test_a_poster_form_is_stored_with_channel_unit_and_counter(client, tree):
     assert client.get("/qr/thanks").status_code == 200
 
 
-def test_a_double_submit_stores_one_response(client, tree):
+def test_one_rating_per_visit_whatever_is_sent_again(client, tree):
+    """The form's id is this browser's visit: a reload shows the same id; after sending, the
+    page the back button fetches again says the rating was recorded, and a page restored from
+    the browser's cache and sent again (as it was, or changed) stores nothing more."""
     code = poster(tree)
     cid = client_id(client.get(f"/r/{code}").get_data(as_text=True))
-    for _ in range(2):
-        assert client.post(f"/r/{code}", data=counter_form(cid, overall=4)).status_code == 302
-    changed = client.post(f"/r/{code}", data=counter_form(cid, overall=2))  # back, changed
-    assert changed.status_code == 302
+    assert client_id(client.get(f"/r/{code}").get_data(as_text=True)) == cid
+    assert client.post(f"/r/{code}", data=counter_form(cid, overall=4)).status_code == 302
+    back = client.get(f"/r/{code}")
+    html = back.get_data(as_text=True)
+    assert back.status_code == 200 and "đã được ghi nhận" in html
+    assert 'name="client_id"' not in html  # nothing to send a second time
+    hits = committed().scalar(sa.select(sa.func.sum(RateLimitHit.hits)))
+    for answers in ({"overall": 4}, {"overall": 2}):
+        again = client.post(f"/r/{code}", data=counter_form(cid, **answers))
+        assert again.status_code == 200 and "đã được ghi nhận" in again.get_data(as_text=True)
     assert count(Response) == 1
+    assert committed().scalar(sa.select(sa.func.sum(RateLimitHit.hits))) == hits  # not counted
+    other = client.get(f"/r/{poster(tree, counter='q2')}")  # another counter: a visit of its own
+    assert 'name="client_id"' in other.get_data(as_text=True)
+
+
+def test_a_visit_ends_after_qr_visit_minutes(app_with, tree):
+    code = poster(tree)
+    phone = app_with(QR_VISIT_MINUTES=0).test_client()
+    cid = client_id(phone.get(f"/r/{code}").get_data(as_text=True))
+    assert phone.post(f"/r/{code}", data=counter_form(cid, overall=4)).status_code == 302
+    later = client_id(phone.get(f"/r/{code}").get_data(as_text=True))
+    assert later != cid
+    assert phone.post(f"/r/{code}", data=counter_form(later, overall=5)).status_code == 302
+    assert count(Response) == 2
+
+
+def test_citizen_forms_show_no_staff_description(client, dossier_key, tree):
+    """A questionnaire's description says what it is for, to staff: "Một câu hỏi sau mỗi lần
+    giải quyết công việc hoặc mỗi hồ sơ." is not for the citizen holding the phone."""
+    token = issue(client, dossier_key).json["token"]
+    html = client.get(f"/d/{token}").get_data(as_text=True)
+    assert "Đánh giá nhanh sự phục vụ" in html
+    assert "Một câu hỏi sau mỗi lần" not in html
 
 
 def test_errors_are_shown_next_to_the_field_and_nothing_is_stored(client, tree):
@@ -136,6 +168,29 @@ def test_errors_are_shown_next_to_the_field_and_nothing_is_stored(client, tree):
     empty = client.post(f"/r/{code}", data=counter_form(cid))
     assert empty.status_code == 422 and "ít nhất một câu hỏi" in empty.get_data(as_text=True)
     assert count(Response) == 0
+
+
+def test_the_error_summary_links_to_each_question_and_the_title_says_error(client, tree):
+    code = poster(tree)
+    cid = client_id(client.get(f"/r/{code}").get_data(as_text=True))
+    assert "<title>Lỗi:" not in client.get(f"/r/{code}").get_data(as_text=True)
+    html = client.post(f"/r/{code}", data=counter_form(cid, c9_24=9, comment="x" * 1001)).get_data(
+        as_text=True
+    )
+    assert re.search(r"<title>Lỗi: ", html)
+    summary = html[
+        html.index('class="error-summary"') : html.index(
+            "</div>", html.index('class="error-summary"')
+        )
+    ]
+    targets = re.findall(r'href="#([^"]+)"', summary)
+    assert targets == ["q-c9_24-1", "q-comment-input"]
+    for target in targets:
+        assert f'id="{target}"' in html  # each link leads to a control that exists
+    assert 'id="q-c9_24-errors"' in html and 'id="q-comment-errors"' in html
+    empty = client.post(f"/r/{code}", data=counter_form(cid)).get_data(as_text=True)
+    assert "ít nhất một câu hỏi" in empty and "see the messages" not in empty
+    assert "xem thông báo bên cạnh" not in empty  # no message beside a question to point to
 
 
 def test_a_revoked_or_unknown_poster_stores_nothing(client, tree):
@@ -340,10 +395,36 @@ def test_a_dossier_is_rated_once(client, dossier_key, tree):
     )
     assert committed().scalar(sa.select(DossierRating.used_at)) is not None
     second = client.post(f"/d/{token}", data={"client_id": str(uuid.uuid4()), "q_rating": "1"})
-    assert second.status_code == 409 and "đã được đánh giá" in second.get_data(as_text=True)
+    assert second.status_code == 409 and "đã được ghi nhận" in second.get_data(as_text=True)
     assert client.get(f"/d/{token}").status_code == 200  # the friendly page again
     assert count(Response) == 1
     assert issue(client, dossier_key).status_code == 409
+
+
+def test_a_comment_after_a_good_rating_is_sent_back_with_the_reason(client, dossier_key, tree):
+    """Without JavaScript the reasons and the comment show whatever the rating; they are asked
+    after "Không hài lòng" only. Given with "Hài lòng", the form comes back saying so next to
+    them, everything kept, nothing stored and nobody thanked; changed, it is stored whole."""
+    token = issue(client, dossier_key).json["token"]
+    form = client.get(f"/d/{token}").get_data(as_text=True)
+    assert form.count("Chỉ trả lời nếu Ông/Bà đã chọn “Không hài lòng” ở trên.") == 2
+    given = {"client_id": client_id(form), "version": "1", "q_reasons": "1"}
+    given["q_reason_text"] = "Chờ hơi lâu"
+    sent = client.post(f"/d/{token}", data={**given, "q_rating": "2"})
+    html = sent.get_data(as_text=True)
+    assert sent.status_code == 422 and "Cảm ơn" not in html
+    for key in ("reasons", "reason_text"):
+        errors = html[html.index(f'id="q-{key}-errors"') :]
+        assert errors.index("Ông/Bà chưa chọn “Không hài lòng” ở trên") < errors.index("</ul>")
+    assert "Chờ hơi lâu</textarea>" in html and re.search(
+        r'id="q-reasons-1" value="1" checked', html
+    )
+    assert count(Response) == 0
+    assert committed().scalar(sa.select(DossierRating.used_at)) is None
+    fixed = client.post(f"/d/{token}", data={**given, "q_rating": "1"})
+    assert fixed.status_code == 302
+    answers = dict(committed().execute(sa.select(Answer.question_key, Answer.value)).all())
+    assert answers == {"rating": 1, "reasons": 1, "reason_text": None}
 
 
 def test_an_invalid_dossier_form_stores_nothing_and_keeps_the_code(client, dossier_key, tree):
